@@ -1,0 +1,170 @@
+/* Head serialisation in both directions. Framing headers are always
+ * re-derived from what Weir will actually send, never copied, so the two
+ * sides of the proxy cannot disagree about where a message ends. */
+#include "weir/http/http_rewrite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "weir/http/http_head.h"
+#include "weir/util/buf.h"
+
+static int
+put(struct buf *out, const char *p, size_t len)
+{
+    return buf_append(out, p, len);
+}
+
+static int
+put_header(struct buf *out, const struct http_header *f)
+{
+    if (put(out, f->name.p, f->name.len) == -1 || put(out, ": ", 2) == -1 ||
+        put(out, f->value.p, f->value.len) == -1 || put(out, "\r\n", 2) == -1)
+        return -1;
+    return 0;
+}
+
+/* X-Forwarded-For: every value the client sent, then the client. */
+static int
+put_forwarded_for(struct buf *out, const struct http_head *h, const char *ip)
+{
+    bool first = true;
+
+    if (buf_append_str(out, "X-Forwarded-For: ") == -1)
+        return -1;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (!http_span_ieq(f->name, "x-forwarded-for") || f->value.len == 0)
+            continue;
+        if ((!first && put(out, ", ", 2) == -1) ||
+            put(out, f->value.p, f->value.len) == -1)
+            return -1;
+        first = false;
+    }
+    if ((!first && put(out, ", ", 2) == -1) || buf_append_str(out, ip) == -1 ||
+        put(out, "\r\n", 2) == -1)
+        return -1;
+    return 0;
+}
+
+int
+http_rewrite_request(struct buf *out, const struct http_head *h,
+                     const struct http_request_ctx *ctx)
+{
+    size_t mark_r = out->rpos, mark_w = out->wpos;
+    bool has_id = false;
+
+    buf_compact(out);
+    mark_r = out->rpos;
+    mark_w = out->wpos;
+    if (put(out, h->method.p, h->method.len) == -1 || put(out, " ", 1) == -1 ||
+        put(out, h->target.p, h->target.len) == -1 ||
+        buf_append_str(out, " HTTP/1.1\r\n") == -1)
+        goto fail;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (http_head_is_hop_by_hop(h, f->name) ||
+            http_span_ieq(f->name, "content-length") ||
+            http_span_ieq(f->name, "x-forwarded-for") ||
+            http_span_ieq(f->name, "x-forwarded-proto"))
+            continue;
+        if (http_span_ieq(f->name, "x-request-id"))
+            has_id = true;
+        if (put_header(out, f) == -1)
+            goto fail;
+    }
+    if (put_forwarded_for(out, h, ctx->client_ip) == -1 ||
+        buf_printf(out, "X-Forwarded-Proto: %s\r\n", ctx->proto) == -1)
+        goto fail;
+    if (!has_id && buf_printf(out, "X-Request-Id: %s\r\n", ctx->request_id) == -1)
+        goto fail;
+    if ((h->flags & HTTP_HEAD_F_LENGTH) &&
+        buf_printf(out, "Content-Length: %llu\r\n",
+                   (unsigned long long)h->content_length) == -1)
+        goto fail;
+    if ((h->flags & HTTP_HEAD_F_CHUNKED) &&
+        buf_append_str(out, "Transfer-Encoding: chunked\r\n") == -1)
+        goto fail;
+    if (put(out, "\r\n", 2) == -1)
+        goto fail;
+    return 0;
+fail:
+    out->rpos = mark_r;
+    out->wpos = mark_w;
+    return -1;
+}
+
+static int
+put_framing(struct buf *out, const struct http_head *h,
+            const struct http_response_ctx *ctx)
+{
+    switch (ctx->framing) {
+    case HTTP_FRAMING_NONE:
+        /* A HEAD or 304 answer may announce the length it would have had. */
+        if ((h->flags & HTTP_HEAD_F_LENGTH) && h->status >= 200 &&
+            h->status != 204)
+            return buf_printf(out, "Content-Length: %llu\r\n",
+                              (unsigned long long)h->content_length);
+        return 0;
+    case HTTP_FRAMING_LENGTH:
+        return buf_printf(out, "Content-Length: %llu\r\n",
+                          (unsigned long long)h->content_length);
+    case HTTP_FRAMING_CHUNKED:
+        return buf_append_str(out, "Transfer-Encoding: chunked\r\n");
+    case HTTP_FRAMING_CLOSE:
+        return 0;
+    }
+    return -1;
+}
+
+int
+http_rewrite_response(struct buf *out, const struct http_head *h,
+                      const struct http_response_ctx *ctx)
+{
+    size_t mark_r, mark_w;
+
+    buf_compact(out);
+    mark_r = out->rpos;
+    mark_w = out->wpos;
+    if (buf_printf(out, "HTTP/1.1 %03u ", h->status) == -1 ||
+        put(out, h->reason.p, h->reason.len) == -1 || put(out, "\r\n", 2) == -1)
+        goto fail;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (http_head_is_hop_by_hop(h, f->name) ||
+            http_span_ieq(f->name, "content-length"))
+            continue;
+        if (put_header(out, f) == -1)
+            goto fail;
+    }
+    if (put_framing(out, h, ctx) == -1)
+        goto fail;
+    if (h->status >= 200) {
+        if (ctx->close && buf_append_str(out, "Connection: close\r\n") == -1)
+            goto fail;
+        if (!ctx->close && ctx->keep_alive_10 &&
+            buf_append_str(out, "Connection: keep-alive\r\n") == -1)
+            goto fail;
+        if (ctx->extra != NULL && buf_append_str(out, ctx->extra) == -1)
+            goto fail;
+    }
+    if (put(out, "\r\n", 2) == -1)
+        goto fail;
+    return 0;
+fail:
+    out->rpos = mark_r;
+    out->wpos = mark_w;
+    return -1;
+}
+
+bool
+http_rewrite_request_id(const struct http_head *h, char *id, size_t idlen)
+{
+    const struct http_header *f = http_head_get(h, "x-request-id");
+    if (f == NULL || f->value.len == 0 || idlen == 0)
+        return false;
+    size_t n = f->value.len < idlen - 1 ? f->value.len : idlen - 1;
+    memcpy(id, f->value.p, n);
+    id[n] = '\0';
+    return true;
+}

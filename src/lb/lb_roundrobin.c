@@ -1,0 +1,155 @@
+/* round-robin (plain rotation, weight only as 0 = off) and weighted (nginx
+ * smooth weighted round-robin: add each weight to its credit, take the
+ * largest credit, charge it the total). Owns the rotation cursor and the
+ * per-peer credits; the load itself is the caller's. */
+#include "weir/lb/lb.h"
+
+#include <stdlib.h>
+
+struct rr_state {
+    size_t next;        /* where the next scan starts */
+};
+
+struct wrr_state {
+    size_t cap;         /* peers the credits were built for */
+    int64_t *current;   /* smooth weighted credit per peer */
+};
+
+static bool
+rr_usable(const struct lb_peer *p, const uint8_t *tried, size_t i)
+{
+    return p->eligible && p->weight > 0 && (tried == NULL || tried[i] == 0);
+}
+
+static void *
+rr_init(const struct lb_peer *peers, size_t n)
+{
+    return calloc(1, sizeof(struct rr_state));
+}
+
+/* The first qualifying peer at or after the cursor, wrapping once. */
+static int
+rr_pick(void *state, const struct lb_peer *peers, size_t n,
+        const uint8_t *tried, uint32_t hash)
+{
+    struct rr_state *st = state;
+    size_t start;
+
+    if (n == 0)
+        return -1;
+    start = st->next % n;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % n;
+        if (rr_usable(&peers[i], tried, i)) {
+            st->next = i + 1;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int
+rr_on_change(void *state, const struct lb_peer *peers, size_t n)
+{
+    /* The cursor is reduced modulo the new N at the next pick. */
+    return 0;
+}
+
+static void
+rr_fini(void *state)
+{
+    free(state);
+}
+
+static void *
+wrr_init(const struct lb_peer *peers, size_t n)
+{
+    struct wrr_state *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    if (n > 0) {
+        st->current = calloc(n, sizeof(*st->current));
+        if (st->current == NULL) {
+            free(st);
+            return NULL;
+        }
+    }
+    st->cap = n;
+    return st;
+}
+
+/* Peers at or past the N of the last init/on_change have no credit yet and
+ * are ignored until on_change. Ties on credit go to the lowest index, which
+ * yields nginx's sequence (5,1,1 -> a a b a c a a). */
+static int
+wrr_pick(void *state, const struct lb_peer *peers, size_t n,
+         const uint8_t *tried, uint32_t hash)
+{
+    struct wrr_state *st = state;
+    size_t best = SIZE_MAX;
+    int64_t total = 0;
+
+    if (n > st->cap)
+        n = st->cap;
+    for (size_t i = 0; i < n; i++) {
+        if (!rr_usable(&peers[i], tried, i))
+            continue;
+        st->current[i] += peers[i].weight;
+        total += peers[i].weight;
+        if (best == SIZE_MAX || st->current[i] > st->current[best])
+            best = i;
+    }
+    if (best == SIZE_MAX)
+        return -1;
+    st->current[best] -= total;
+    return (int)best;
+}
+
+static int
+wrr_on_change(void *state, const struct lb_peer *peers, size_t n)
+{
+    struct wrr_state *st = state;
+    int64_t *current = NULL;
+
+    /* Indices or weights moved: every peer starts again from zero credit,
+     * as nginx does on reload. */
+    if (n > 0) {
+        current = calloc(n, sizeof(*current));
+        if (current == NULL)
+            return -1;
+    }
+    free(st->current);
+    st->current = current;
+    st->cap = n;
+    return 0;
+}
+
+static void
+wrr_fini(void *state)
+{
+    struct wrr_state *st = state;
+
+    if (st == NULL)
+        return;
+    free(st->current);
+    free(st);
+}
+
+/* round-robin: see the top of this file. Static const, never freed. */
+const struct lb_ops lb_roundrobin_ops = {
+    .name = "round-robin",
+    .init = rr_init,
+    .pick = rr_pick,
+    .on_change = rr_on_change,
+    .fini = rr_fini,
+};
+
+/* weighted: see the top of this file. Static const, never freed. */
+const struct lb_ops lb_weighted_ops = {
+    .name = "weighted",
+    .init = wrr_init,
+    .pick = wrr_pick,
+    .on_change = wrr_on_change,
+    .fini = wrr_fini,
+};

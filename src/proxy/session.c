@@ -1,0 +1,1055 @@
+/* One client connection through its request cycle: read and check a head,
+ * pick a backend, connect (retrying elsewhere), stream both bodies, then
+ * keep-alive or close. The cycle is one state machine driven by
+ * session_step(); callbacks only record readiness and call it. Bodies move
+ * through fixed buffers with backpressure both ways. */
+#include "weir/proxy/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "weir/config/config.h"
+#include "weir/http/http_head.h"
+#include "weir/http/http_msg.h"
+#include "weir/http/http_reply.h"
+#include "weir/http/http_rewrite.h"
+#include "weir/lb/backend.h"
+#include "weir/net/listener.h"
+#include "weir/net/sock.h"
+#include "weir/net/upstream.h"
+#include "weir/proxy/proxy.h"
+#include "weir/util/buf.h"
+#include "weir/util/defs.h"
+#include "weir/util/log.h"
+
+/* Response heads from backends may be larger than client heads. */
+#define SESSION_RESPONSE_BUF 32768
+/* Room for what Weir adds to a request head (X-Forwarded-*, ids). */
+#define SESSION_REWRITE_SLACK 1024
+/* How long a closing connection's unread input is drained (lingering
+ * close), so that our last response is not destroyed by a reset. */
+#define SESSION_LINGER_SECONDS 2.0
+
+/*
+ * state      client rd      client wr     upstream       timer
+ * HEAD       until head     pending out   -              idle, then header
+ * CONNECT    request body   pending out   wr (connect)   connect
+ * EXCHANGE   request body   pending out   rd, wr         backend / write
+ * REPLY      -              until empty   -              client_write
+ * LINGER     discard        -             -              linger
+ */
+enum session_state {
+    SESSION_HEAD,
+    SESSION_CONNECT,
+    SESSION_EXCHANGE,
+    SESSION_REPLY,
+    SESSION_LINGER,
+};
+
+enum session_timer {
+    TIMER_NONE,
+    TIMER_IDLE,          /* keep-alive wait for the next request */
+    TIMER_HEADER,        /* the whole head must arrive in time */
+    TIMER_CONNECT,
+    TIMER_BACKEND,       /* waiting on the backend */
+    TIMER_CLIENT_WRITE,  /* waiting on the client to read */
+    TIMER_LINGER,
+};
+
+struct session {
+    struct proxy *px;
+    struct session *next, *prev;
+    struct listener *listener;
+    uint64_t id;
+    int fd;
+    ev_io rd, wr;
+    ev_timer timer;
+    enum session_state state;
+    enum session_timer tkind;
+    const char *dead;             /* close reason once the session must end */
+    char client_ip[INET6_ADDRSTRLEN];
+    uint32_t client_hash;
+
+    struct buf cin;               /* client bytes: heads and request body */
+    struct buf uout;              /* request going to the backend */
+    struct buf uin;               /* backend bytes */
+    struct buf cout;              /* response going to the client */
+
+    /* The current request. */
+    struct http_msg req;
+    struct http_msg resp;
+    size_t head_scan;             /* cin bytes searched for the head end */
+    size_t head_kept;             /* head left in cin for a replay, or 0 */
+    char request_id[64];
+    ev_tstamp started;
+    bool head_started;
+    bool req_is_head;
+    bool req_replayable;          /* idempotent and bodiless */
+    bool req_done;
+    bool resp_started;            /* a byte came from the backend */
+    bool resp_head_done;
+    bool resp_done;
+    bool client_ka;               /* this response may keep the client */
+    bool close_after;
+
+    /* Readiness as last seen: true means "try the syscall". */
+    bool c_readable, c_writable, c_eof;
+    bool u_readable, u_writable, u_eof;
+
+    struct upstream *up;
+    struct backend *backend;
+    bool inflight;                /* backend_inflight_inc without dec yet */
+    bool reused;                  /* up came from the pool */
+    uint8_t *tried;               /* per backend: failed for this request */
+};
+
+static void session_step(struct session *s);
+static void upstream_event(struct upstream *u, int revents);
+
+static const char *const state_names[] = {
+    "head", "connect", "exchange", "reply", "linger",
+};
+
+static void
+set_state(struct session *s, enum session_state st, const char *why)
+{
+    if (log_enabled(LOG_LEVEL_DEBUG))
+        log_debug("session %llu: %s -> %s (%s)", (unsigned long long)s->id,
+                  state_names[s->state], state_names[st], why);
+    s->state = st;
+}
+
+/* ---- I/O helpers: return bytes moved, 0 on EOF, -1 on error, -2 when
+ * the socket would block (readiness cleared). ---- */
+
+static ssize_t
+read_into(int fd, struct buf *b, bool *ready)
+{
+    if (buf_tail_room(b) < b->cap / 4)
+        buf_compact(b);
+    size_t room = buf_tail_room(b);
+    if (room == 0)
+        return -2;
+    ssize_t n = read(fd, buf_wptr(b), room);
+    if (n > 0) {
+        b->wpos += (size_t)n;
+        if ((size_t)n < room)
+            *ready = false; /* drained the socket, most likely */
+        return n;
+    }
+    if (n == 0)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        *ready = false;
+        return -2;
+    }
+    return -1;
+}
+
+static ssize_t
+write_from(int fd, struct buf *b, bool *ready)
+{
+    size_t len = buf_len(b);
+    ssize_t n = send(fd, buf_rptr(b), len, MSG_NOSIGNAL);
+    if (n >= 0) {
+        buf_consume(b, (size_t)n);
+        if ((size_t)n < len)
+            *ready = false;
+        return n;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        *ready = false;
+        return -2;
+    }
+    return -1;
+}
+
+/* ---- Ending requests and connections ---- */
+
+static void
+release_backend(struct session *s, enum backend_outcome outcome)
+{
+    if (s->inflight) {
+        ev_tstamp rtt = ev_now(s->px->loop) - s->started;
+        backend_inflight_dec(s->backend, outcome, (uint64_t)(rtt * 1e6));
+        s->inflight = false;
+    }
+}
+
+static void
+drop_upstream(struct session *s)
+{
+    if (s->up != NULL) {
+        upstream_close(s->up);
+        s->up = NULL;
+    }
+    s->u_readable = s->u_writable = s->u_eof = false;
+}
+
+/* End the session: it is freed at the end of session_step. */
+static void
+session_fail(struct session *s, const char *reason)
+{
+    if (s->dead == NULL)
+        s->dead = reason;
+}
+
+/* Answer STATUS ourselves and close once it is written. */
+static void
+reply_error(struct session *s, int status, const char *why)
+{
+    log_debug("session %llu: %d (%s)", (unsigned long long)s->id, status, why);
+    if (status == 400 || status == 431 || status == 501 || status == 405)
+        s->px->counters.bad_requests++;
+    drop_upstream(s);
+    buf_reset(&s->cout);
+    if (http_reply_error(&s->cout, status,
+                         s->request_id[0] ? s->request_id : NULL) == -1) {
+        session_fail(s, "reply does not fit");
+        return;
+    }
+    set_state(s, SESSION_REPLY, why);
+}
+
+static void
+reset_request(struct session *s)
+{
+    s->head_scan = 0;
+    s->head_kept = 0;
+    s->request_id[0] = '\0';
+    s->head_started = false;
+    s->req_is_head = s->req_replayable = s->req_done = false;
+    s->resp_started = s->resp_head_done = s->resp_done = false;
+    s->client_ka = s->close_after = false;
+    s->reused = false;
+    s->backend = NULL;
+    buf_reset(&s->uout);
+    buf_reset(&s->uin);
+    if (s->tried != NULL)
+        memset(s->tried, 0, s->px->bt->n);
+}
+
+/* ---- Upstream: pick, connect, retry ---- */
+
+static void start_upstream(struct session *s);
+
+static bool
+mark_tried(struct session *s, struct backend *b)
+{
+    if (s->tried == NULL) {
+        s->tried = calloc(s->px->bt->n, 1);
+        if (s->tried == NULL)
+            return false;
+    }
+    s->tried[b->index] = 1;
+    return true;
+}
+
+/* The backend failed before anything was sent: try another one. */
+static void
+retry_elsewhere(struct session *s, const char *why)
+{
+    struct backend *failed = s->backend;
+
+    log_warnx("backend %s: %s (request %s)", failed->name, why, s->request_id);
+    release_backend(s, BACKEND_FAILED);
+    drop_upstream(s);
+    if (!mark_tried(s, failed)) {
+        reply_error(s, 502, "out of memory");
+        return;
+    }
+    s->backend = backend_pick(s->px->bt, s->tried, s->client_hash);
+    if (s->backend == NULL) {
+        reply_error(s, 503, "every backend failed to connect");
+        return;
+    }
+    s->px->counters.retries++;
+    start_upstream(s);
+}
+
+static void
+start_upstream(struct session *s)
+{
+    struct pool *pool = s->backend->pool;
+
+    backend_inflight_inc(s->backend);
+    s->inflight = true;
+    s->started = ev_now(s->px->loop);
+    s->up = pool_get(pool, s, upstream_event);
+    if (s->up != NULL) {
+        s->reused = true;
+        s->u_writable = true;
+        set_state(s, SESSION_EXCHANGE, "pooled connection");
+        return;
+    }
+    s->reused = false;
+    s->up = upstream_connect(pool, s, upstream_event);
+    if (s->up == NULL) {
+        retry_elsewhere(s, strerror(errno));
+        return;
+    }
+    set_state(s, SESSION_CONNECT, s->backend->name);
+}
+
+static void
+check_connected(struct session *s)
+{
+    if (!s->u_writable)
+        return;
+    int err = sock_error(s->up->fd);
+    if (err != 0) {
+        errno = err;
+        retry_elsewhere(s, strerror(err));
+        return;
+    }
+    set_state(s, SESSION_EXCHANGE, "connected");
+}
+
+/* A pooled connection died before answering: replay the request once on a
+ * fresh connection when that is safe (idempotent, no body). */
+static bool
+replay_request(struct session *s)
+{
+    struct http_head *h = &s->px->head;
+
+    if (!s->reused || s->resp_started || !s->req_replayable || s->head_kept == 0)
+        return false;
+    if (http_head_parse_request(h, buf_rptr(&s->cin), s->head_kept) != 0)
+        return false;
+    drop_upstream(s);
+    buf_reset(&s->uout);
+    struct http_request_ctx ctx = {
+        .client_ip = s->client_ip,
+        .proto = s->listener->tls ? "https" : "http",
+        .request_id = s->request_id,
+    };
+    if (http_rewrite_request(&s->uout, h, &ctx) == -1)
+        return false;
+    s->px->counters.retries++;
+    s->reused = false;
+    s->up = upstream_connect(s->backend->pool, s, upstream_event);
+    if (s->up == NULL) {
+        retry_elsewhere(s, strerror(errno));
+        return true;
+    }
+    log_debug("session %llu: replaying on a fresh connection",
+              (unsigned long long)s->id);
+    set_state(s, SESSION_CONNECT, "replay");
+    return true;
+}
+
+/* The backend failed after the request (or part of it) was sent. */
+static void
+upstream_failed(struct session *s, const char *why)
+{
+    if (replay_request(s))
+        return;
+    log_warnx("backend %s: %s (request %s)", s->backend->name, why,
+              s->request_id);
+    release_backend(s, BACKEND_FAILED);
+    if (!s->resp_head_done) {
+        reply_error(s, 502, why);
+        return;
+    }
+    /* Part of the response is out: only closing tells the client. */
+    drop_upstream(s);
+    session_fail(s, why);
+}
+
+/* ---- Request head ---- */
+
+static bool
+method_is(const struct http_head *h, const char *m)
+{
+    size_t n = strlen(m);
+    return h->method.len == n && memcmp(h->method.p, m, n) == 0;
+}
+
+static void
+make_request_id(struct session *s, const struct http_head *h)
+{
+    if (http_rewrite_request_id(h, s->request_id, sizeof(s->request_id)))
+        return;
+    snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
+             s->px->boot_id, (unsigned long long)++s->px->next_request_seq);
+}
+
+/* A complete head of LEN bytes is at the front of cin. */
+static void
+accept_head(struct session *s, size_t len)
+{
+    struct proxy *px = s->px;
+    struct http_head *h = &px->head;
+    const char *data = buf_rptr(&s->cin);
+
+    int status = http_head_parse_request(h, data, len);
+    if (status != 0) {
+        reply_error(s, status, "bad request head");
+        return;
+    }
+    make_request_id(s, h);
+    http_msg_init(&s->req, false);
+    if (http_msg_start(&s->req, data, len, false) == -1) {
+        reply_error(s, 400, "parser rejected head");
+        return;
+    }
+    px->counters.requests++;
+    s->req_done = s->req.complete;
+    s->req.chunked_out = (h->flags & HTTP_HEAD_F_CHUNKED) != 0;
+    s->req_is_head = method_is(h, "HEAD");
+    s->req_replayable = s->req_done && (method_is(h, "GET") ||
+                        s->req_is_head || method_is(h, "OPTIONS"));
+    s->client_ka = http_msg_keep_alive(&s->req);
+
+    struct http_request_ctx ctx = {
+        .client_ip = s->client_ip,
+        .proto = s->listener->tls ? "https" : "http",
+        .request_id = s->request_id,
+    };
+    buf_reset(&s->uout);
+    if (http_rewrite_request(&s->uout, h, &ctx) == -1) {
+        reply_error(s, 431, "head too large after rewrite");
+        return;
+    }
+    /* A bodiless request keeps its head in cin until the response starts,
+     * so a failed pooled connection can replay it. */
+    if (s->req_done)
+        s->head_kept = len;
+    else
+        buf_consume(&s->cin, len);
+
+    s->backend = backend_pick(px->bt, NULL, s->client_hash);
+    if (s->backend == NULL) {
+        reply_error(s, 503, "no eligible backend");
+        return;
+    }
+    start_upstream(s);
+}
+
+static bool
+head_step(struct session *s)
+{
+    size_t len = buf_len(&s->cin);
+    if (len == 0) {
+        if (s->px->stopping && buf_len(&s->cout) == 0)
+            session_fail(s, "stopping");
+        return false;
+    }
+    s->head_started = true;
+    size_t end = http_head_find_end(buf_rptr(&s->cin), len, s->head_scan);
+    if (end == 0) {
+        s->head_scan = len;
+        if (len >= s->cin.cap)
+            reply_error(s, 431, "request head too large");
+        return false;
+    }
+    accept_head(s, end);
+    return true;
+}
+
+/* ---- Response head ---- */
+
+static enum http_body_framing
+choose_framing(struct session *s, const struct http_head *h)
+{
+    if (s->resp.complete)
+        return HTTP_FRAMING_NONE;
+    if (h->flags & HTTP_HEAD_F_LENGTH)
+        return HTTP_FRAMING_LENGTH;
+    /* Chunked or close-delimited: HTTP/1.1 clients get chunked, so the
+     * client connection survives a close-delimited backend response. */
+    return s->req.parser.http_minor >= 1 ? HTTP_FRAMING_CHUNKED
+                                         : HTTP_FRAMING_CLOSE;
+}
+
+/* Forward a 1xx interim response and expect the real one after it. */
+static bool
+forward_interim(struct session *s, const struct http_head *h, size_t len)
+{
+    struct http_response_ctx ctx = {.framing = HTTP_FRAMING_NONE};
+    if (http_rewrite_response(&s->cout, h, &ctx) == -1)
+        return false;
+    buf_consume(&s->uin, len);
+    return true;
+}
+
+static void
+response_head_step(struct session *s)
+{
+    struct http_head *h = &s->px->head;
+    size_t len = buf_len(&s->uin);
+    size_t end = http_head_find_end(buf_rptr(&s->uin), len, 0);
+
+    if (end == 0) {
+        if (len >= s->uin.cap)
+            upstream_failed(s, "response head too large");
+        return;
+    }
+    if (http_head_parse_response(h, buf_rptr(&s->uin), end) != 0) {
+        upstream_failed(s, "malformed response head");
+        return;
+    }
+    if (h->status == 101) {
+        upstream_failed(s, "unrequested protocol switch");
+        return;
+    }
+    if (h->status < 200) {
+        if (!forward_interim(s, h, end))
+            upstream_failed(s, "interim response does not fit");
+        return;
+    }
+    http_msg_init(&s->resp, true);
+    if (http_msg_start(&s->resp, buf_rptr(&s->uin), end, s->req_is_head) == -1) {
+        upstream_failed(s, "parser rejected response head");
+        return;
+    }
+    struct http_response_ctx ctx = {.framing = choose_framing(s, h)};
+    s->close_after = !s->client_ka || s->px->stopping || s->c_eof ||
+                     ctx.framing == HTTP_FRAMING_CLOSE;
+    ctx.close = s->close_after;
+    ctx.keep_alive_10 = s->req.parser.http_minor == 0 && !ctx.close;
+    s->resp.chunked_out = ctx.framing == HTTP_FRAMING_CHUNKED;
+    if (http_rewrite_response(&s->cout, h, &ctx) == -1) {
+        upstream_failed(s, "response head too large");
+        return;
+    }
+    buf_consume(&s->uin, end);
+    if (s->head_kept) {
+        buf_consume(&s->cin, s->head_kept);
+        s->head_kept = 0;
+    }
+    s->resp_head_done = true;
+    s->resp_done = s->resp.complete;
+}
+
+/* ---- Exchange ---- */
+
+/* The response is complete: settle the backend and the connections. */
+static void
+finish_exchange(struct session *s)
+{
+    bool reuse = s->req_done && http_msg_keep_alive(&s->resp) &&
+                 buf_len(&s->uout) == 0 && buf_len(&s->uin) == 0 && !s->u_eof;
+
+    release_backend(s, BACKEND_OK);
+    s->up->requests++;
+    if (reuse)
+        pool_put(s->backend->pool, s->up);
+    else
+        upstream_close(s->up);
+    s->up = NULL;
+    s->u_readable = s->u_writable = s->u_eof = false;
+    if (s->close_after || !s->req_done) {
+        set_state(s, SESSION_REPLY, "last response");
+        return;
+    }
+    reset_request(s);
+    set_state(s, SESSION_HEAD, "keep-alive");
+    if (s->px->stopping && buf_len(&s->cin) == 0 && buf_len(&s->cout) == 0)
+        session_fail(s, "stopping");
+}
+
+static bool
+pump_request(struct session *s)
+{
+    if (s->req_done || buf_len(&s->cin) == 0)
+        return false;
+    size_t before = buf_len(&s->cin);
+    enum http_msg_rc rc = http_msg_pump(&s->req, &s->cin, &s->uout);
+    if (rc == HTTP_MSG_ERROR) {
+        release_backend(s, BACKEND_ABANDONED);
+        if (s->resp_head_done)
+            session_fail(s, "malformed request body");
+        else
+            reply_error(s, 400, "malformed request body");
+        return false;
+    }
+    if (rc == HTTP_MSG_DONE)
+        s->req_done = true;
+    return rc == HTTP_MSG_DONE || buf_len(&s->cin) != before;
+}
+
+static bool
+upstream_io(struct session *s)
+{
+    bool progress = false;
+    ssize_t n;
+
+    if (s->u_writable && buf_len(&s->uout) > 0) {
+        n = write_from(s->up->fd, &s->uout, &s->u_writable);
+        if (n == -1) {
+            upstream_failed(s, strerror(errno));
+            return false;
+        }
+        progress |= n > 0;
+    }
+    if (s->u_readable && !s->u_eof && !s->resp_done) {
+        n = read_into(s->up->fd, &s->uin, &s->u_readable);
+        if (n == -1) {
+            upstream_failed(s, strerror(errno));
+            return false;
+        }
+        if (n == 0)
+            s->u_eof = true;
+        if (n > 0)
+            s->resp_started = true;
+        progress |= n >= 0;
+    }
+    return progress;
+}
+
+static bool
+pump_response(struct session *s)
+{
+    if (!s->resp_head_done) {
+        if (buf_len(&s->uin) > 0)
+            response_head_step(s);
+        if (!s->resp_head_done) {
+            if (s->u_eof && s->dead == NULL && s->state == SESSION_EXCHANGE)
+                upstream_failed(s, "closed before responding");
+            return s->resp_head_done;
+        }
+    }
+    if (s->resp_done)
+        return false;
+    size_t before = buf_len(&s->uin);
+    enum http_msg_rc rc = http_msg_pump(&s->resp, &s->uin, &s->cout);
+    if (rc == HTTP_MSG_AGAIN && s->u_eof && buf_len(&s->uin) == 0)
+        rc = http_msg_eof(&s->resp, &s->cout);
+    if (rc == HTTP_MSG_ERROR) {
+        upstream_failed(s, s->u_eof ? "closed mid-response" : "malformed response body");
+        return false;
+    }
+    if (rc == HTTP_MSG_DONE)
+        s->resp_done = true;
+    return rc == HTTP_MSG_DONE || buf_len(&s->uin) != before;
+}
+
+static bool
+client_write(struct session *s)
+{
+    if (!s->c_writable || buf_len(&s->cout) == 0)
+        return false;
+    ssize_t n = write_from(s->fd, &s->cout, &s->c_writable);
+    if (n == -1) {
+        release_backend(s, BACKEND_ABANDONED);
+        session_fail(s, "client write failed");
+        return false;
+    }
+    return n > 0;
+}
+
+static bool
+exchange_step(struct session *s)
+{
+    bool progress = pump_request(s);
+    if (s->state != SESSION_EXCHANGE || s->dead)
+        return progress;
+    progress |= upstream_io(s);
+    if (s->state != SESSION_EXCHANGE || s->dead)
+        return progress;
+    progress |= pump_response(s);
+    if (s->state != SESSION_EXCHANGE || s->dead)
+        return progress;
+    if (s->resp_done) {
+        finish_exchange(s);
+        return true;
+    }
+    return progress;
+}
+
+/* ---- Client input ---- */
+
+static bool
+want_client_read(const struct session *s)
+{
+    if (s->c_eof || buf_room(&s->cin) == 0)
+        return false;
+    switch (s->state) {
+    case SESSION_HEAD:
+        return true;
+    case SESSION_CONNECT:
+    case SESSION_EXCHANGE:
+        return !s->req_done;
+    case SESSION_LINGER:
+        return true;
+    case SESSION_REPLY:
+        return false;
+    }
+    return false;
+}
+
+static bool
+client_read(struct session *s)
+{
+    if (!s->c_readable || !want_client_read(s))
+        return false;
+    if (s->state == SESSION_LINGER)
+        buf_reset(&s->cin); /* discard */
+    ssize_t n = read_into(s->fd, &s->cin, &s->c_readable);
+    if (n > 0)
+        return true;
+    if (n == -2)
+        return false;
+    /* EOF or error. */
+    s->c_eof = true;
+    switch (s->state) {
+    case SESSION_HEAD:
+        session_fail(s, buf_len(&s->cin) ? "client closed mid-head"
+                                         : "client closed");
+        break;
+    case SESSION_CONNECT:
+    case SESSION_EXCHANGE:
+        if (!s->req_done || n == -1) {
+            release_backend(s, BACKEND_ABANDONED);
+            session_fail(s, "client closed mid-request");
+        }
+        break;
+    case SESSION_LINGER:
+        session_fail(s, "closed");
+        break;
+    case SESSION_REPLY:
+        break;
+    }
+    return true;
+}
+
+/* ---- Timers ---- */
+
+static enum session_timer
+timer_for(const struct session *s, ev_tstamp *after)
+{
+    const struct cfg_timeouts *t = &s->px->cfg->timeouts;
+    enum session_timer k;
+    uint64_t ms;
+
+    switch (s->state) {
+    case SESSION_HEAD:
+        if (buf_len(&s->cout) > 0) {
+            k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
+        } else if (s->head_started) {
+            k = TIMER_HEADER, ms = t->client_header_ms;
+        } else {
+            k = TIMER_IDLE, ms = t->client_idle_ms;
+        }
+        break;
+    case SESSION_CONNECT:
+        k = TIMER_CONNECT, ms = t->connect_ms;
+        break;
+    case SESSION_EXCHANGE:
+        if (buf_len(&s->cout) > 0 && !s->c_writable)
+            k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
+        else
+            k = TIMER_BACKEND, ms = t->backend_response_ms;
+        break;
+    case SESSION_REPLY:
+        k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
+        break;
+    case SESSION_LINGER:
+    default:
+        *after = SESSION_LINGER_SECONDS;
+        return TIMER_LINGER;
+    }
+    *after = (ev_tstamp)ms / 1000.0;
+    return k;
+}
+
+/* Re-arm the one timer when the phase changed, or on progress for the
+ * phases that measure inactivity (the head deadline is absolute). */
+static void
+arm_timer(struct session *s, bool progress)
+{
+    ev_tstamp after;
+    enum session_timer k = timer_for(s, &after);
+
+    if (k == s->tkind && (!progress || k == TIMER_HEADER || k == TIMER_LINGER))
+        return;
+    s->tkind = k;
+    s->timer.repeat = after;
+    ev_timer_again(s->px->loop, &s->timer);
+}
+
+static void
+on_timeout(struct session *s)
+{
+    switch (s->tkind) {
+    case TIMER_IDLE:
+        session_fail(s, "idle timeout");
+        break;
+    case TIMER_HEADER:
+        reply_error(s, 408, "client header timeout");
+        break;
+    case TIMER_CONNECT:
+        retry_elsewhere(s, "connect timeout");
+        break;
+    case TIMER_BACKEND:
+        log_warnx("backend %s: response timeout (request %s)",
+                  s->backend->name, s->request_id);
+        release_backend(s, BACKEND_TIMEOUT);
+        if (s->resp_head_done) {
+            drop_upstream(s);
+            session_fail(s, "backend response timeout");
+        } else {
+            reply_error(s, 504, "backend response timeout");
+        }
+        break;
+    case TIMER_CLIENT_WRITE:
+        release_backend(s, BACKEND_ABANDONED);
+        session_fail(s, "client write timeout");
+        break;
+    case TIMER_LINGER:
+    case TIMER_NONE:
+        session_fail(s, "closed");
+        break;
+    }
+    s->tkind = TIMER_NONE; /* force a re-arm for the next phase */
+}
+
+/* ---- Watchers and the step ---- */
+
+static void
+want_io(struct ev_loop *loop, ev_io *w, bool on)
+{
+    if (on && !ev_is_active(w))
+        ev_io_start(loop, w);
+    else if (!on && ev_is_active(w))
+        ev_io_stop(loop, w);
+}
+
+static void
+arm_watchers(struct session *s)
+{
+    struct ev_loop *loop = s->px->loop;
+    bool exchange = s->state == SESSION_EXCHANGE;
+
+    want_io(loop, &s->rd, want_client_read(s) && !s->c_readable);
+    want_io(loop, &s->wr, buf_len(&s->cout) > 0 && !s->c_writable);
+    if (s->up != NULL)
+        upstream_want(s->up,
+                      exchange && !s->resp_done && !s->u_eof && !s->u_readable &&
+                          buf_room(&s->uin) > 0,
+                      (s->state == SESSION_CONNECT && !s->u_writable) ||
+                          (exchange && buf_len(&s->uout) > 0 && !s->u_writable));
+}
+
+static void
+session_free(struct session *s)
+{
+    struct proxy *px = s->px;
+
+    log_debug("session %llu: closed (%s)", (unsigned long long)s->id, s->dead);
+    release_backend(s, BACKEND_ABANDONED);
+    drop_upstream(s);
+    ev_io_stop(px->loop, &s->rd);
+    ev_io_stop(px->loop, &s->wr);
+    ev_timer_stop(px->loop, &s->timer);
+    close(s->fd);
+    buf_fini(&s->cin);
+    buf_fini(&s->uout);
+    buf_fini(&s->uin);
+    buf_fini(&s->cout);
+    free(s->tried);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        px->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    free(s);
+    px->nsessions--;
+    proxy_session_closed(px);
+}
+
+/* Enter lingering close: our output is flushed; stop writing and drain
+ * what the client still sends, briefly, before closing. */
+static void
+start_linger(struct session *s)
+{
+    shutdown(s->fd, SHUT_WR);
+    buf_reset(&s->cin);
+    set_state(s, SESSION_LINGER, "flushed");
+}
+
+static bool
+step_once(struct session *s)
+{
+    bool progress = client_read(s);
+    if (s->dead)
+        return false;
+    switch (s->state) {
+    case SESSION_HEAD:
+        progress |= head_step(s);
+        break;
+    case SESSION_CONNECT:
+        progress |= pump_request(s);
+        if (!s->dead && s->state == SESSION_CONNECT)
+            check_connected(s);
+        progress |= s->state != SESSION_CONNECT;
+        break;
+    case SESSION_EXCHANGE:
+        progress |= exchange_step(s);
+        break;
+    case SESSION_REPLY:
+        if (buf_len(&s->cout) == 0) {
+            start_linger(s);
+            progress = true;
+        }
+        break;
+    case SESSION_LINGER:
+        break;
+    }
+    if (s->dead)
+        return false;
+    progress |= client_write(s);
+    return progress;
+}
+
+static void
+session_step(struct session *s)
+{
+    bool any = false, more = false;
+
+    /* Bounded so one busy connection cannot hold the loop: when the bound
+     * is hit, the session is fed an event and continues on the next loop
+     * iteration, after the other ready watchers had their turn. */
+    for (int round = 0; !s->dead; round++) {
+        if (!step_once(s))
+            break;
+        any = true;
+        if (round == 32) {
+            more = true;
+            break;
+        }
+    }
+    if (s->dead) {
+        session_free(s);
+        return;
+    }
+    arm_watchers(s);
+    arm_timer(s, any);
+    if (more)
+        ev_feed_event(s->px->loop, &s->rd, EV_CUSTOM);
+}
+
+static void
+client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = w->data;
+    (void)loop;
+    if (revents & EV_READ)
+        s->c_readable = true;
+    if (revents & EV_WRITE)
+        s->c_writable = true;
+    session_step(s);
+}
+
+static void
+upstream_event(struct upstream *u, int revents)
+{
+    struct session *s = u->owner;
+    if (revents & EV_READ)
+        s->u_readable = true;
+    if (revents & EV_WRITE)
+        s->u_writable = true;
+    session_step(s);
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct session *s = container_of(w, struct session, timer);
+    (void)loop;
+    (void)revents;
+    on_timeout(s);
+    session_step(s);
+}
+
+/* ---- Life cycle ---- */
+
+struct session *
+session_new(struct proxy *px, struct listener *l, int fd,
+            const struct sockaddr_storage *peer, socklen_t peerlen)
+{
+    const struct cfg *cfg = px->cfg;
+    struct session *s = calloc(1, sizeof(*s));
+    (void)peerlen;
+
+    if (s == NULL)
+        goto fail;
+    if (buf_init(&s->cin, cfg->limits.max_header_bytes) == -1 ||
+        buf_init(&s->uout, cfg->limits.max_header_bytes + SESSION_REWRITE_SLACK) == -1 ||
+        buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1 ||
+        buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1)
+        goto fail;
+    s->px = px;
+    s->listener = l;
+    s->fd = fd;
+    s->id = ++px->next_session_id;
+    if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)peer;
+        inet_ntop(AF_INET6, &a->sin6_addr, s->client_ip, sizeof(s->client_ip));
+        s->client_hash = lb_hash(&a->sin6_addr, sizeof(a->sin6_addr));
+    } else {
+        const struct sockaddr_in *a = (const void *)peer;
+        inet_ntop(AF_INET, &a->sin_addr, s->client_ip, sizeof(s->client_ip));
+        s->client_hash = lb_hash(&a->sin_addr, sizeof(a->sin_addr));
+    }
+    ev_io_init(&s->rd, client_io_cb, fd, EV_READ);
+    ev_io_init(&s->wr, client_io_cb, fd, EV_WRITE);
+    s->rd.data = s->wr.data = s;
+    ev_init(&s->timer, timer_cb);
+    s->state = SESSION_HEAD;
+    s->head_started = true; /* a new connection gets client_header */
+    /* The request is often already there: try reading before waiting. */
+    s->c_readable = true;
+    s->c_writable = true;
+    s->next = px->sessions;
+    if (px->sessions)
+        px->sessions->prev = s;
+    px->sessions = s;
+    px->nsessions++;
+    session_step(s);
+    return s;
+fail:
+    if (s) {
+        buf_fini(&s->cin);
+        buf_fini(&s->uout);
+        buf_fini(&s->uin);
+        buf_fini(&s->cout);
+        free(s);
+    }
+    close(fd);
+    return NULL;
+}
+
+void
+session_stop(struct session *s)
+{
+    bool idle = s->state == SESSION_HEAD && buf_len(&s->cin) == 0 &&
+                buf_len(&s->cout) == 0;
+    if (idle) {
+        session_fail(s, "stopping");
+        session_free(s);
+        return;
+    }
+    s->client_ka = false;
+}
+
+void
+session_kill(struct session *s, const char *reason)
+{
+    session_fail(s, reason);
+    session_free(s);
+}
+
+struct session *
+session_next(struct session *s)
+{
+    return s->next;
+}

@@ -1,0 +1,130 @@
+/* Composition: turns a configuration into backends and a proxy, and owns
+ * the signal handling that drives graceful stop. Signals are libev
+ * watchers, so their work runs on the loop, never in a signal handler. */
+#include "weir/runtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "weir/config/config.h"
+#include "weir/lb/backend.h"
+#include "weir/util/defs.h"
+#include "weir/util/log.h"
+
+static void
+on_drained(struct proxy *px)
+{
+    struct runtime *rt = container_of(px, struct runtime, proxy);
+    log_info("stopped: every connection finished");
+    ev_timer_stop(rt->loop, &rt->stop_timer);
+    ev_break(rt->loop, EVBREAK_ALL);
+}
+
+static void
+stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct runtime *rt = container_of(w, struct runtime, stop_timer);
+    (void)revents;
+    log_warnx("stop: connection_draining.timeout reached, closing %zu "
+              "connection(s)", rt->proxy.nsessions);
+    proxy_fini(&rt->proxy);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct runtime *rt = w->data;
+    (void)loop;
+    (void)revents;
+    if (rt->proxy.stopping) {
+        log_info("signal %d: already stopping", w->signum);
+        return;
+    }
+    log_info("signal %d: graceful stop", w->signum);
+    double secs = (double)rt->cfg->draining.timeout_ms / 1000.0;
+    ev_timer_set(&rt->stop_timer, secs, 0.);
+    ev_timer_start(rt->loop, &rt->stop_timer);
+    proxy_stop(&rt->proxy);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    log_warnx("SIGHUP: configuration reload is not built yet; keeping the "
+              "running configuration");
+}
+
+static void
+usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    log_info("SIGUSR1: no log file to reopen (logging to stderr)");
+}
+
+int
+runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
+             char *err, size_t errlen)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->loop = loop;
+    rt->cfg = cfg;
+    log_set_level((enum log_level)cfg->logging.level);
+    if (cfg->workers != 1)
+        log_warnx("workers: %u requested; this build runs one event loop",
+                  cfg->workers);
+    rt->bt = backend_table_new(cfg);
+    if (rt->bt == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (proxy_init(&rt->proxy, loop, cfg, rt->bt, err, errlen) == -1)
+        goto fail;
+    rt->proxy.on_drained = on_drained;
+    ev_timer_init(&rt->stop_timer, stop_timer_cb, 0., 0.);
+    ev_signal_init(&rt->sigterm, stop_cb, SIGTERM);
+    ev_signal_init(&rt->sigint, stop_cb, SIGINT);
+    ev_signal_init(&rt->sighup, hup_cb, SIGHUP);
+    ev_signal_init(&rt->sigusr1, usr1_cb, SIGUSR1);
+    ev_signal *sigs[] = {&rt->sigterm, &rt->sigint, &rt->sighup, &rt->sigusr1};
+    for (size_t i = 0; i < nitems(sigs); i++) {
+        sigs[i]->data = rt;
+        ev_signal_start(loop, sigs[i]);
+    }
+    return 0;
+fail:
+    runtime_fini(rt);
+    return -1;
+}
+
+int
+runtime_run(struct runtime *rt)
+{
+    proxy_start(&rt->proxy);
+    log_info("weir %s running: %zu listener(s), %zu backend(s), %s",
+             WEIR_VERSION, rt->proxy.nlisteners, rt->bt->n,
+             cfg_algorithm_name(rt->cfg->algorithm));
+    ev_run(rt->loop, 0);
+    return rt->exit_code;
+}
+
+void
+runtime_fini(struct runtime *rt)
+{
+    if (rt->bt != NULL)
+        proxy_fini(&rt->proxy);
+    ev_signal *sigs[] = {&rt->sigterm, &rt->sigint, &rt->sighup, &rt->sigusr1};
+    for (size_t i = 0; i < nitems(sigs); i++)
+        ev_signal_stop(rt->loop, sigs[i]);
+    ev_timer_stop(rt->loop, &rt->stop_timer);
+    backend_table_free(rt->bt);
+    rt->bt = NULL;
+    cfg_free(rt->cfg);
+    rt->cfg = NULL;
+}

@@ -1,0 +1,548 @@
+/* Test harness: processes, readiness polling, and a small HTTP client built
+ * on http-parser. Every wait is bounded by a deadline. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_START_TIMEOUT_MS 10000
+#define H_IO_TIMEOUT_MS 20000
+
+long long
+h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+h_env_init(struct h_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    snprintf(env->dir, sizeof(env->dir), "/tmp/weir-it-XXXXXX");
+    if (mkdtemp(env->dir) == NULL) {
+        perror("mkdtemp");
+        abort();
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void
+h_env_fini(struct h_env *env)
+{
+    char cmd[256];
+    if (env->weir.pid > 0)
+        h_proc_stop(&env->weir, SIGKILL, 5000);
+    for (size_t i = 0; i < env->nbackends; i++)
+        if (env->backends[i].pid > 0)
+            h_proc_stop(&env->backends[i], SIGKILL, 5000);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", env->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: could not remove %s\n", env->dir);
+}
+
+int
+h_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd == -1 || bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) == -1) {
+        if (fd != -1)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* fork/exec ARGV with stdout into a pipe (returned in *out_fd, or -1 to
+ * send it to the log) and stderr into LOG. */
+static pid_t
+spawn(char *const argv[], const char *log, int *out_fd)
+{
+    int pfd[2] = {-1, -1};
+    if (out_fd != NULL && pipe(pfd) == -1)
+        return -1;
+    pid_t pid = fork();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (lfd != -1) {
+            dup2(lfd, 2);
+            if (out_fd == NULL)
+                dup2(lfd, 1);
+        }
+        if (out_fd != NULL) {
+            dup2(pfd[1], 1);
+            close(pfd[0]);
+            close(pfd[1]);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (out_fd != NULL) {
+        close(pfd[1]);
+        *out_fd = pfd[0];
+    }
+    return pid;
+}
+
+int
+h_backend_start(struct h_env *env, const char *name, const char *const *args)
+{
+    char *argv[32];
+    size_t n = 0;
+    int out = -1;
+
+    if (env->nbackends == H_MAX_BACKENDS)
+        return -1;
+    struct h_proc *p = &env->backends[env->nbackends];
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->log_path, sizeof(p->log_path), "%s/%s.log", env->dir, name);
+    argv[n++] = (char *)WEIR_DEMO_BACKEND_BIN;
+    argv[n++] = (char *)"--name";
+    argv[n++] = (char *)name;
+    argv[n++] = (char *)"--listen";
+    argv[n++] = (char *)"127.0.0.1:0";
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 30; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    p->pid = spawn(argv, p->log_path, &out);
+    if (p->pid == -1)
+        return -1;
+    env->nbackends++;
+
+    /* First stdout line: "listening 127.0.0.1:PORT". */
+    char line[128];
+    size_t got = 0;
+    long long deadline = h_now_ms() + H_START_TIMEOUT_MS;
+    while (got < sizeof(line) - 1 && h_now_ms() < deadline) {
+        struct pollfd pf = {.fd = out, .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(out, line + got, 1);
+        if (r <= 0)
+            break;
+        if (line[got] == '\n')
+            break;
+        got++;
+    }
+    line[got] = '\0';
+    close(out);
+    const char *colon = strrchr(line, ':');
+    if (strncmp(line, "listening ", 10) != 0 || colon == NULL) {
+        fprintf(stderr, "harness: backend %s did not start: '%s'\n", name, line);
+        return -1;
+    }
+    p->port = atoi(colon + 1);
+    return 0;
+}
+
+int
+h_write_config(struct h_env *env, const char *extra_yaml)
+{
+    snprintf(env->config_path, sizeof(env->config_path), "%s/weir.yaml", env->dir);
+    FILE *f = fopen(env->config_path, "w");
+    if (f == NULL)
+        return -1;
+    env->weir.port = h_free_port();
+    fprintf(f, "listeners:\n  - name: http\n    bind: 127.0.0.1:%d\n",
+            env->weir.port);
+    fprintf(f, "backends:\n");
+    for (size_t i = 0; i < env->nbackends; i++)
+        fprintf(f, "  - name: %s\n    address: 127.0.0.1:%d\n",
+                env->backends[i].name, env->backends[i].port);
+    fprintf(f, "admin:\n  socket: %s/admin.sock\n", env->dir);
+    fprintf(f, "logging:\n  level: debug\n  access_log: off\n");
+    if (extra_yaml != NULL)
+        fputs(extra_yaml, f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static bool
+port_accepts(int port)
+{
+    int fd = h_connect(port);
+    if (fd == -1)
+        return false;
+    close(fd);
+    return true;
+}
+
+int
+h_weir_start(struct h_env *env)
+{
+    char *argv[] = {(char *)WEIR_BIN, (char *)"-c", env->config_path, NULL};
+    struct h_proc *p = &env->weir;
+
+    snprintf(p->name, sizeof(p->name), "weir");
+    snprintf(p->log_path, sizeof(p->log_path), "%s/weir.log", env->dir);
+    p->pid = spawn(argv, p->log_path, NULL);
+    if (p->pid == -1)
+        return -1;
+    long long deadline = h_now_ms() + H_START_TIMEOUT_MS;
+    while (h_now_ms() < deadline) {
+        int status;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            h_dump_log(p);
+            return -1;
+        }
+        if (port_accepts(p->port))
+            return 0;
+        poll(NULL, 0, 10);
+    }
+    h_dump_log(p);
+    return -1;
+}
+
+int
+h_proc_stop(struct h_proc *p, int sig, int timeout_ms)
+{
+    int status;
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, sig);
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            return 128 + WTERMSIG(status);
+        }
+        poll(NULL, 0, 10);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    return -1;
+}
+
+long
+h_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+void
+h_dump_log(const struct h_proc *p)
+{
+    char line[1024];
+    FILE *f = fopen(p->log_path, "r");
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- %s log (%s) ----\n", p->name, p->log_path);
+    while (fgets(line, sizeof(line), f) != NULL)
+        fputs(line, stderr);
+    fprintf(stderr, "---- end of %s log ----\n", p->name);
+    fclose(f);
+}
+
+/* ---- HTTP client ---- */
+
+int
+h_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = H_IO_TIMEOUT_MS / 1000};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd == -1)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == -1) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+h_send_all(int fd, const void *p, size_t len)
+{
+    const char *c = p;
+    while (len > 0) {
+        ssize_t n = send(fd, c, len, MSG_NOSIGNAL);
+        if (n <= 0) {
+            if (n == -1 && errno == EINTR)
+                continue;
+            return -1;
+        }
+        c += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+struct h_reader {
+    struct h_response *r;
+    size_t body_cap;
+    bool headers_done;
+};
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct h_reader *rd = p->data;
+    struct h_response *r = rd->r;
+    if (r->body_len + len + 1 > rd->body_cap) {
+        size_t cap = rd->body_cap ? rd->body_cap : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (nb == NULL)
+            return -1;
+        r->body = nb;
+        rd->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, at, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+    struct h_reader *rd = p->data;
+    rd->headers_done = true;
+    rd->r->status = (int)p->status_code;
+    rd->r->chunked = (p->flags & F_CHUNKED) != 0;
+    return 0;
+}
+
+static int
+on_headers_complete_skip(http_parser *p)
+{
+    on_headers_complete(p);
+    return 1;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct h_reader *rd = p->data;
+    rd->r->complete = true;
+    rd->r->keep_alive = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+int
+h_read_response(int fd, struct h_response *r, bool head_only)
+{
+    http_parser p;
+    http_parser_settings s = {
+        .on_body = on_body,
+        .on_headers_complete = head_only ? on_headers_complete_skip
+                                         : on_headers_complete,
+        .on_message_complete = on_message_complete,
+    };
+    struct h_reader rd = {.r = r};
+    size_t head_len = 0;
+    char chunk[65536];
+
+    memset(r, 0, sizeof(*r));
+    http_parser_init(&p, HTTP_RESPONSE);
+    p.data = &rd;
+    /* Read byte-exact so a following response on the connection stays in
+     * the socket: peek, parse, then consume only what was parsed. */
+    while (!r->complete) {
+        ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_PEEK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 && rd.headers_done)
+                http_parser_execute(&p, &s, NULL, 0);
+            break;
+        }
+        bool head_was_done = rd.headers_done;
+        size_t used = http_parser_execute(&p, &s, chunk, (size_t)n);
+        enum http_errno e = HTTP_PARSER_ERRNO(&p);
+        if (e != HPE_OK && e != HPE_PAUSED)
+            return -1;
+        if (!head_was_done) {
+            size_t copy = used;
+            if (head_len + copy > sizeof(r->head) - 1)
+                copy = sizeof(r->head) - 1 - head_len;
+            memcpy(r->head + head_len, chunk, copy);
+            head_len += copy;
+            r->head[head_len] = '\0';
+        }
+        if (recv(fd, chunk, used, 0) != (ssize_t)used)
+            return -1;
+    }
+    /* Trim the head copy at its blank line. */
+    char *end = strstr(r->head, "\r\n\r\n");
+    if (end != NULL)
+        end[4] = '\0';
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+    }
+    return rd.headers_done ? 0 : -1;
+}
+
+void
+h_response_fini(struct h_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+const char *
+h_header(const struct h_response *r, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    const char *line = strstr(r->head, "\r\n");
+    while (line != NULL) {
+        line += 2;
+        if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            if (len >= outlen)
+                len = outlen - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+        line = strstr(line, "\r\n");
+    }
+    return NULL;
+}
+
+int
+h_request(int port, const char *raw, struct h_response *r)
+{
+    int fd = h_connect(port);
+    if (fd == -1)
+        return -1;
+    int rc = h_send_all(fd, raw, strlen(raw));
+    if (rc == 0)
+        rc = h_read_response(fd, r, strncmp(raw, "HEAD ", 5) == 0);
+    close(fd);
+    return rc;
+}
+
+int
+h_get(int port, const char *path, struct h_response *r)
+{
+    char raw[1024];
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path);
+    return h_request(port, raw, r);
+}
+
+struct h_parallel {
+    int port;
+    const char *path;
+    int remaining;
+    int done;
+    h_response_fn *cb;
+    void *arg;
+    pthread_mutex_t mu;
+};
+
+static void *
+parallel_worker(void *p)
+{
+    struct h_parallel *par = p;
+    for (;;) {
+        pthread_mutex_lock(&par->mu);
+        if (par->remaining == 0) {
+            pthread_mutex_unlock(&par->mu);
+            return NULL;
+        }
+        par->remaining--;
+        pthread_mutex_unlock(&par->mu);
+        struct h_response r;
+        int rc = h_get(par->port, par->path, &r);
+        pthread_mutex_lock(&par->mu);
+        if (rc == 0) {
+            par->done++;
+            if (par->cb)
+                par->cb(&r, par->arg);
+        }
+        pthread_mutex_unlock(&par->mu);
+        h_response_fini(&r);
+    }
+}
+
+int
+h_parallel_get(int port, const char *path, int total, int concurrency,
+               h_response_fn *cb, void *arg)
+{
+    struct h_parallel par = {.port = port, .path = path, .remaining = total,
+                             .cb = cb, .arg = arg};
+    pthread_t threads[64];
+    int n = concurrency > 64 ? 64 : concurrency;
+
+    pthread_mutex_init(&par.mu, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_create(&threads[i], NULL, parallel_worker, &par);
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&par.mu);
+    return par.done;
+}
+
+static int
+count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int n = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, needle) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+int
+h_wait_log(const char *path, const char *needle, int count, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        if (count_in_file(path, needle) >= count)
+            return 0;
+        poll(NULL, 0, 10);
+    }
+    return -1;
+}

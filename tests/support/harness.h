@@ -1,0 +1,102 @@
+/* Integration test harness: starts the real weir and demo backends on
+ * 127.0.0.1 ephemeral ports, waits for readiness by polling against a
+ * deadline (never a fixed sleep), and speaks HTTP over real sockets. */
+#ifndef WEIR_TEST_HARNESS_H
+#define WEIR_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define H_MAX_BACKENDS 8
+
+struct h_proc {
+    pid_t pid;
+    int port;
+    char name[32];
+    char log_path[256];  /* stderr (and stdout) of the process */
+};
+
+/* A scratch directory for configs and logs, removed by h_env_fini. */
+struct h_env {
+    char dir[128];
+    struct h_proc weir;
+    struct h_proc backends[H_MAX_BACKENDS];
+    size_t nbackends;
+    char config_path[256];
+};
+
+void h_env_init(struct h_env *env);
+/* Stop every process still running and remove the directory. */
+void h_env_fini(struct h_env *env);
+
+/* A port that was free a moment ago (bound to 0 and released). */
+int h_free_port(void);
+
+/* Start a demo backend named NAME with extra flags (NULL-terminated list,
+ * may be NULL). Learns its ephemeral port from its first stdout line.
+ * 0 or -1. */
+int h_backend_start(struct h_env *env, const char *name, const char *const *args);
+
+/* Write a configuration: one plain listener on a free port, every started
+ * backend, then EXTRA_YAML appended verbatim (top-level keys, may be NULL).
+ * Returns 0 or -1; env->weir.port is set. */
+int h_write_config(struct h_env *env, const char *extra_yaml);
+/* Start weir on env->config_path and wait until it accepts. 0 or -1. */
+int h_weir_start(struct h_env *env);
+
+/* Send SIG and wait up to TIMEOUT_MS for exit. Returns the exit status
+ * (WEXITSTATUS), 128+signal if killed, or -1 on timeout (then SIGKILL). */
+int h_proc_stop(struct h_proc *p, int sig, int timeout_ms);
+/* Resident set size in KiB, or -1. */
+long h_rss_kib(pid_t pid);
+/* Print the process log (for failed tests). */
+void h_dump_log(const struct h_proc *p);
+
+/* ---- HTTP client ---- */
+
+struct h_response {
+    int status;
+    char head[16384];      /* raw head, NUL-terminated */
+    char *body;            /* malloc'd, NUL-terminated; free with h_response_fini */
+    size_t body_len;
+    bool chunked;
+    bool keep_alive;       /* per HTTP/1.1 rules of the response */
+    bool complete;         /* the body ended by its framing (or EOF framing) */
+};
+
+/* Connect to 127.0.0.1:PORT (blocking, with a receive timeout). fd or -1. */
+int h_connect(int port);
+int h_send_all(int fd, const void *p, size_t len);
+/* Read one response (stopping at its end, so keep-alive works). If
+ * HEAD_ONLY the body is not expected. 0, or -1 on timeout/EOF/error before
+ * the head. */
+int h_read_response(int fd, struct h_response *r, bool head_only);
+void h_response_fini(struct h_response *r);
+/* A header's value from the head (case-insensitive name) into OUT, or
+ * NULL. */
+const char *h_header(const struct h_response *r, const char *name, char *out,
+                     size_t outlen);
+
+/* One request on a new connection: send RAW, read one response, close. */
+int h_request(int port, const char *raw, struct h_response *r);
+/* GET PATH with Host, on a new connection. */
+int h_get(int port, const char *path, struct h_response *r);
+
+/* Milliseconds of a monotonic clock. */
+long long h_now_ms(void);
+
+
+
+/* Issue TOTAL GETs of PATH from CONCURRENCY threads, one connection per
+ * request; CB runs (serialised) for each response. Returns the number of
+ * requests that got a response. */
+typedef void h_response_fn(const struct h_response *r, void *arg);
+int h_parallel_get(int port, const char *path, int total, int concurrency,
+                   h_response_fn *cb, void *arg);
+
+/* Wait until the file at PATH contains NEEDLE at least COUNT times, up to
+ * TIMEOUT_MS. 0 or -1. */
+int h_wait_log(const char *path, const char *needle, int count, int timeout_ms);
+
+#endif
