@@ -159,6 +159,18 @@ h_backend_start(struct h_env *env, const char *name, const char *const *args)
 }
 
 int
+h_backend_add(struct h_env *env, const char *name, int port)
+{
+    if (env->nbackends == H_MAX_BACKENDS)
+        return -1;
+    struct h_proc *p = &env->backends[env->nbackends++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->port = port;
+    return 0;
+}
+
+int
 h_write_config(struct h_env *env, const char *extra_yaml)
 {
     snprintf(env->config_path, sizeof(env->config_path), "%s/weir.yaml", env->dir);
@@ -241,19 +253,29 @@ h_proc_stop(struct h_proc *p, int sig, int timeout_ms)
 }
 
 long
-h_rss_kib(pid_t pid)
+h_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
+    size_t flen = strlen(field);
     long kib = -1;
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kib = strtol(line + flen + 1, NULL, 10);
             break;
+        }
+    }
     fclose(f);
     return kib;
+}
+
+long
+h_rss_kib(pid_t pid)
+{
+    return h_status_kib(pid, "VmRSS");
 }
 
 void
@@ -545,4 +567,69 @@ h_wait_log(const char *path, const char *needle, int count, int timeout_ms)
         poll(NULL, 0, 10);
     }
     return -1;
+}
+
+static void *
+raw_worker(void *p)
+{
+    struct h_raw *raw = p;
+    char scratch[65536];
+
+    while (!raw->stop) {
+        struct pollfd pf = {.fd = raw->fd, .events = POLLIN};
+        if (poll(&pf, 1, 50) <= 0)
+            continue;
+        int c = accept(raw->fd, NULL, NULL);
+        if (c == -1)
+            continue;
+        raw->accepted++;
+        struct pollfd cf = {.fd = c, .events = POLLIN};
+        if (poll(&cf, 1, 2000) > 0)
+            (void)recv(c, scratch, sizeof(scratch), 0);
+        (void)send(c, raw->reply, strlen(raw->reply), MSG_NOSIGNAL);
+        close(c);
+    }
+    return NULL;
+}
+
+int
+h_raw_start(struct h_raw *raw, const char *reply, bool accept_conns)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+
+    memset(raw, 0, sizeof(*raw));
+    raw->reply = reply;
+    raw->accept = accept_conns;
+    for (size_t i = 0; i < 4; i++)
+        raw->fillers[i] = -1;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    raw->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (raw->fd == -1 || bind(raw->fd, (struct sockaddr *)&a, sizeof(a)) == -1 ||
+        listen(raw->fd, accept_conns ? 64 : 0) == -1 ||
+        getsockname(raw->fd, (struct sockaddr *)&a, &len) == -1)
+        return -1;
+    raw->port = ntohs(a.sin_port);
+    if (!accept_conns) {
+        /* Linux queues backlog+1 connections; fill the queue with
+         * non-blocking connects so the next SYN is dropped. */
+        for (size_t i = 0; i < 4; i++) {
+            raw->fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            (void)connect(raw->fillers[i], (struct sockaddr *)&a, sizeof(a));
+        }
+        return 0;
+    }
+    return pthread_create(&raw->thread, NULL, raw_worker, raw) == 0 ? 0 : -1;
+}
+
+void
+h_raw_stop(struct h_raw *raw)
+{
+    raw->stop = 1;
+    if (raw->accept)
+        pthread_join(raw->thread, NULL);
+    for (size_t i = 0; i < 4; i++)
+        if (raw->fillers[i] != -1)
+            close(raw->fillers[i]);
+    close(raw->fd);
 }

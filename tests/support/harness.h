@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #define H_MAX_BACKENDS 8
@@ -38,6 +39,10 @@ int h_free_port(void);
  * 0 or -1. */
 int h_backend_start(struct h_env *env, const char *name, const char *const *args);
 
+/* Name a backend that the test runs itself (a raw backend, a dead port):
+ * it goes into the configuration like the started ones. 0 or -1. */
+int h_backend_add(struct h_env *env, const char *name, int port);
+
 /* Write a configuration: one plain listener on a free port, every started
  * backend, then EXTRA_YAML appended verbatim (top-level keys, may be NULL).
  * Returns 0 or -1; env->weir.port is set. */
@@ -50,6 +55,8 @@ int h_weir_start(struct h_env *env);
 int h_proc_stop(struct h_proc *p, int sig, int timeout_ms);
 /* Resident set size in KiB, or -1. */
 long h_rss_kib(pid_t pid);
+/* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1. */
+long h_status_kib(pid_t pid, const char *field);
 /* Print the process log (for failed tests). */
 void h_dump_log(const struct h_proc *p);
 
@@ -98,5 +105,21 @@ int h_parallel_get(int port, const char *path, int total, int concurrency,
 /* Wait until the file at PATH contains NEEDLE at least COUNT times, up to
  * TIMEOUT_MS. 0 or -1. */
 int h_wait_log(const char *path, const char *needle, int count, int timeout_ms);
+
+/* A hand-made backend inside the test process: it accepts connections,
+ * reads what arrives, answers REPLY verbatim and closes. With ACCEPT false
+ * it is a black hole: its backlog is filled so further SYNs go unanswered. */
+struct h_raw {
+    int fd;
+    int port;
+    int fillers[4];         /* connections that fill the black hole's backlog */
+    const char *reply;
+    bool accept;
+    volatile int stop;
+    volatile int accepted;
+    pthread_t thread;
+};
+int h_raw_start(struct h_raw *raw, const char *reply, bool accept);
+void h_raw_stop(struct h_raw *raw);
 
 #endif
