@@ -19,12 +19,17 @@
 
 /* A configuration bigger than this is a mistake, not a configuration. */
 #define CFG_FILE_MAX (4u << 20)
+/* The schema nests 7 levels (listeners[0].tls.certificates[0].cert). */
+#define CFG_DEPTH_MAX 32
 
 static void cfg_walk_map(struct cfg_ctx *ctx, const struct cfg_section *sec,
                          void *base, yaml_node_t *map);
 static void cfg_section_fini(const struct cfg_section *sec, void *base);
 
 /* Diagnostics */
+
+static void cfg_vdiag(struct cfg_ctx *ctx, yaml_mark_t mark, bool with_path,
+                      const char *fmt, va_list ap) WEIR_PRINTF(4, 0);
 
 static void
 cfg_vdiag(struct cfg_ctx *ctx, yaml_mark_t mark, bool with_path,
@@ -553,14 +558,16 @@ cfg_walk_map(struct cfg_ctx *ctx, const struct cfg_section *sec, void *base,
                       cfg_describe(k, q));
             continue;
         }
-        if ((key = find_key(sec, cfg_scalar(k), &i)) == NULL) {
-            cfg_error(ctx, k, "unknown key %s %s", cfg_quote(cfg_scalar(k), q),
-                      where);
+        /* A key with a "\0" escape must not match its prefix. */
+        if (strlen(cfg_scalar(k)) != k->data.scalar.length ||
+            (key = find_key(sec, cfg_scalar(k), &i)) == NULL) {
+            cfg_error(ctx, k, "unknown key %s %s",
+                      cfg_quote(cfg_scalar(k), q), where);
             continue;
         }
         if (seen & (UINT64_C(1) << i)) {
-            cfg_error(ctx, k, "duplicate key %s %s", cfg_quote(cfg_scalar(k), q),
-                      where);
+            cfg_error(ctx, k, "duplicate key %s %s",
+                      cfg_quote(cfg_scalar(k), q), where);
             continue;
         }
         seen |= UINT64_C(1) << i;
@@ -625,13 +632,14 @@ yaml_problem(struct cfg_ctx *ctx, const yaml_parser_t *p,
 
 /* An event pass before loading: libyaml's loader would expand aliases
  * (exponentially, or into a cycle), so they are refused here, with their
- * position, as are extra documents. */
+ * position, as are extra documents and nesting deeper than any schema
+ * needs (libyaml's time grows with the square of the depth). */
 static int
 cfg_prescan(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
 {
     yaml_parser_t parser;
     yaml_event_t ev;
-    int docs = 0, rc = 0;
+    int docs = 0, rc = 0, depth = 0;
     bool done = false;
 
     if (!yaml_parser_initialize(&parser)) {
@@ -653,8 +661,19 @@ cfg_prescan(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
             cfg_mark_error(ctx, ev.start_mark,
                            "only one YAML document is allowed");
             rc = -1;
+        } else if (ev.type == YAML_SEQUENCE_START_EVENT ||
+                   ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > CFG_DEPTH_MAX) {
+                cfg_mark_error(ctx, ev.start_mark, "nesting deeper than %d "
+                               "levels", CFG_DEPTH_MAX);
+                rc = -1;
+                done = true;
+            }
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+                   ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
         }
-        done = ev.type == YAML_STREAM_END_EVENT;
+        done = done || ev.type == YAML_STREAM_END_EVENT;
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
@@ -789,24 +808,25 @@ fail:
 struct cfg *
 cfg_load(const char *path, struct cfg_errors *errs)
 {
-    char *text, *dir = NULL, *basedir = NULL;
+    char *text, *copy = NULL, *dir, *basedir = NULL;
     struct cfg *cfg = NULL;
     size_t len;
 
     if ((text = read_file(path, &len, errs)) == NULL)
         return NULL;
-    if ((dir = strdup(path)) == NULL) {
+    if ((copy = strdup(path)) == NULL) {
         cfg_errors_add(errs, "%s: out of memory", path);
         goto out;
     }
+    dir = dirname(copy);
     /* Absolute, so a later chdir cannot change what the paths mean. */
-    basedir = realpath(dirname(dir), NULL);
-    cfg = cfg_load_string(path, text, len,
-                          basedir != NULL ? basedir : dirname(dir), errs);
+    basedir = realpath(dir, NULL);
+    cfg = cfg_load_string(path, text, len, basedir != NULL ? basedir : dir,
+                          errs);
 
 out:
     free(basedir);
-    free(dir);
+    free(copy);
     free(text);
     return cfg;
 }

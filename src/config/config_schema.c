@@ -148,7 +148,7 @@ static const struct cfg_key tls_keys[] = {
      .offset2 = offsetof(struct cfg_tls, ncerts), .min = 1, .max = 256,
      .section = &cert_section},
     {.name = "min_version", .kind = CFG_ENUM,
-     .offset = offsetof(struct cfg_tls, min_version), .def = 12,
+     .offset = offsetof(struct cfg_tls, min_version), .def = 13,
      .enums = &tls_versions},
     {.name = "ciphersuites", .kind = CFG_STRING,
      .offset = offsetof(struct cfg_tls, ciphersuites)},
@@ -186,7 +186,7 @@ static const struct cfg_section backend_section = {
 
 /* The health check interval while down defaults to the normal one. */
 static void
-health_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
+health_section_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
 {
     struct cfg_health *h = base;
 
@@ -221,12 +221,12 @@ static const struct cfg_key health_keys[] = {
     {.name = "slow_start", .kind = CFG_DURATION,
      .offset = HEALTH(slow_start_ms), .max = DAY},
 };
-static const struct cfg_section health_section = {KEYS(health_keys),
-                                                  .check = health_check};
+static const struct cfg_section health_section = {
+    KEYS(health_keys), .check = health_section_check};
 
 /* The secret files matter only when affinity is on: check them then. */
 static void
-affinity_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
+affinity_section_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
 {
     static const char *const keys[] = {"secret_file", "previous_secret_file"};
     struct cfg_affinity *a = base;
@@ -268,8 +268,8 @@ static const struct cfg_key affinity_keys[] = {
     {.name = "previous_secret_file", .kind = CFG_PATH,
      .flags = CFG_K_NULLABLE, .offset = AFFINITY(previous_secret_file)},
 };
-static const struct cfg_section affinity_section = {KEYS(affinity_keys),
-                                                    .check = affinity_check};
+static const struct cfg_section affinity_section = {
+    KEYS(affinity_keys), .check = affinity_section_check};
 
 #define DRAINING(f) offsetof(struct cfg_draining, f)
 static const struct cfg_key draining_keys[] = {
@@ -332,7 +332,7 @@ static const struct cfg_section api_key_section = {
 
 /* An unauthenticated TCP admin port would let anyone drain or reload. */
 static void
-admin_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
+admin_section_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
 {
     struct cfg_admin *admin = base;
     size_t old;
@@ -357,8 +357,8 @@ static const struct cfg_key admin_keys[] = {
      .offset2 = offsetof(struct cfg_admin, napi_keys), .max = 256,
      .section = &api_key_section},
 };
-static const struct cfg_section admin_section = {KEYS(admin_keys),
-                                                 .check = admin_check};
+static const struct cfg_section admin_section = {
+    KEYS(admin_keys), .check = admin_section_check};
 
 static const struct cfg_key logging_keys[] = {
     {.name = "level", .kind = CFG_ENUM,
@@ -477,13 +477,13 @@ static const struct cfg_key root_keys[] = {
      .section = &limits_section},
     {.name = "admin", .kind = CFG_MAP, .offset = offsetof(struct cfg, admin),
      .section = &admin_section},
-    {.name = "workers", .kind = CFG_UINT, .offset = offsetof(struct cfg, workers),
-     .max = 256, .def = 1},
+    {.name = "workers", .kind = CFG_UINT,
+     .offset = offsetof(struct cfg, workers), .max = 256, .def = 1},
     {.name = "logging", .kind = CFG_MAP,
      .offset = offsetof(struct cfg, logging), .section = &logging_section},
 };
-const struct cfg_section cfg_schema_root = {KEYS(root_keys),
-                                            .check = root_check};
+const struct cfg_section cfg_schema_root = {
+    KEYS(root_keys), .check = root_check};
 
 const char *
 cfg_algorithm_name(enum cfg_algorithm algorithm)

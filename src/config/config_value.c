@@ -112,8 +112,8 @@ range_error(struct cfg_ctx *ctx, yaml_node_t *node, const char *lo,
 }
 
 int
-cfg_read_uint(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *node,
-          uint64_t *out)
+cfg_read_uint(struct cfg_ctx *ctx, const struct cfg_key *key,
+              yaml_node_t *node, uint64_t *out)
 {
     const char *p;
     bool neg, big = false;
@@ -150,20 +150,31 @@ cfg_read_uint(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *node,
 
 int
 cfg_read_duration(struct cfg_ctx *ctx, const struct cfg_key *key,
-              yaml_node_t *node, uint64_t *out)
+                  yaml_node_t *node, uint64_t *out)
 {
     char lo[DURATION_TEXT_MAX], hi[DURATION_TEXT_MAX], q[CFG_QUOTE_MAX];
+    char one[4];
+    const char *text, *unit;
     uint64_t ms;
+    bool big = false;
 
     if (want_scalar(ctx, node, "a duration") == -1)
         return -1;
-    if (duration_parse(cfg_scalar(node), &ms) == -1) {
-        cfg_value_error(ctx, node, "expected a duration like 500ms, 10s, "
-                        "5m, 1h or a number of seconds, got %s",
-                        cfg_quote(cfg_scalar(node), q));
-        return -1;
+    text = cfg_scalar(node);
+    if (duration_parse(text, &ms) == -1) {
+        /* Well formed but too big for uint64_t: say so, as for integers. */
+        unit = text + strspn(text, "0123456789");
+        big = unit != text && strlen(unit) < sizeof(one) - 1 &&
+              snprintf(one, sizeof(one), "1%s", unit) > 0 &&
+              duration_parse(one, &ms) == 0;
+        if (!big) {
+            cfg_value_error(ctx, node, "expected a duration like 500ms, "
+                            "10s, 5m, 1h or a number of seconds, got %s",
+                            cfg_quote(text, q));
+            return -1;
+        }
     }
-    if (ms < key->min || ms > key->max) {
+    if (big || ms < key->min || ms > key->max) {
         duration_format(key->min, lo, sizeof(lo));
         duration_format(key->max, hi, sizeof(hi));
         range_error(ctx, node, lo, hi);
@@ -195,8 +206,8 @@ cfg_read_bool(struct cfg_ctx *ctx, yaml_node_t *node, bool *out)
 }
 
 int
-cfg_read_enum(struct cfg_ctx *ctx, const struct cfg_enum *e, yaml_node_t *node,
-          int *out)
+cfg_read_enum(struct cfg_ctx *ctx, const struct cfg_enum *e,
+              yaml_node_t *node, int *out)
 {
     char names[256] = "", q[CFG_QUOTE_MAX];
     size_t len = 0;
@@ -242,7 +253,7 @@ read_status_code(const char *p, unsigned *out)
 
 int
 cfg_read_status(struct cfg_ctx *ctx, yaml_node_t *node, unsigned *lo,
-            unsigned *hi)
+                unsigned *hi)
 {
     const char *p;
     char q[CFG_QUOTE_MAX];
@@ -306,8 +317,8 @@ cfg_check_readable(struct cfg_ctx *ctx, const yaml_node_t *node,
 
 /* Strings of every kind: non-empty, validated, paths resolved. */
 int
-cfg_read_string(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *node,
-            char **out)
+cfg_read_string(struct cfg_ctx *ctx, const struct cfg_key *key,
+                yaml_node_t *node, char **out)
 {
     const char *text, *why;
     char *s, q[CFG_QUOTE_MAX];
@@ -346,8 +357,8 @@ fail:
 }
 
 int
-cfg_read_addr(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *node,
-          struct cfg_addr *out)
+cfg_read_addr(struct cfg_ctx *ctx, const struct cfg_key *key,
+              yaml_node_t *node, struct cfg_addr *out)
 {
     char err[160], q[CFG_QUOTE_MAX];
     struct cfg_addr a = {0};

@@ -118,7 +118,9 @@ h_backend_start(struct h_env *env, const char *name, const char *const *args)
         return -1;
     struct h_proc *p = &env->backends[env->nbackends];
     snprintf(p->name, sizeof(p->name), "%s", name);
-    snprintf(p->log_path, sizeof(p->log_path), "%s/%s.log", env->dir, name);
+    char path[sizeof(p->log_path)];
+    snprintf(path, sizeof(path), "%s/%s.log", env->dir, name);
+    memcpy(p->log_path, path, sizeof(path));
     argv[n++] = (char *)WEIR_DEMO_BACKEND_BIN;
     argv[n++] = (char *)"--name";
     argv[n++] = (char *)name;
@@ -173,7 +175,9 @@ h_backend_add(struct h_env *env, const char *name, int port)
 int
 h_write_config(struct h_env *env, const char *extra_yaml)
 {
-    snprintf(env->config_path, sizeof(env->config_path), "%s/weir.yaml", env->dir);
+    char path[sizeof(env->config_path)];
+    snprintf(path, sizeof(path), "%s/weir.yaml", env->dir);
+    memcpy(env->config_path, path, sizeof(path));
     FILE *f = fopen(env->config_path, "w");
     if (f == NULL)
         return -1;
@@ -208,7 +212,9 @@ h_weir_start(struct h_env *env)
     struct h_proc *p = &env->weir;
 
     snprintf(p->name, sizeof(p->name), "weir");
-    snprintf(p->log_path, sizeof(p->log_path), "%s/weir.log", env->dir);
+    char path[sizeof(p->log_path)];
+    snprintf(path, sizeof(path), "%s/weir.log", env->dir);
+    memcpy(p->log_path, path, sizeof(path));
     p->pid = spawn(argv, p->log_path, NULL);
     if (p->pid == -1)
         return -1;
