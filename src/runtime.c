@@ -3,6 +3,7 @@
  * watchers, so their work runs on the loop, never in a signal handler. */
 #include "weir/runtime.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,8 +118,13 @@ runtime_run(struct runtime *rt)
 void
 runtime_fini(struct runtime *rt)
 {
-    if (rt->bt != NULL)
+    if (rt->bt != NULL) {
         proxy_fini(&rt->proxy);
+        /* Every request has ended, so every in-flight count must be back
+         * at zero: a cheap check of the accounting on every exit. */
+        for (size_t i = 0; i < rt->bt->n; i++)
+            assert(rt->bt->peers[i].inflight == 0);
+    }
     ev_signal *sigs[] = {&rt->sigterm, &rt->sigint, &rt->sighup, &rt->sigusr1};
     for (size_t i = 0; i < nitems(sigs); i++)
         ev_signal_stop(rt->loop, sigs[i]);
