@@ -402,7 +402,13 @@ http_head_parse_response(struct http_head *h, const char *data, size_t len)
         return rc;
     if ((rc = parse_fields(h, next, end, 502)) != 0)
         return rc;
-    return scan_semantics(h, 502, &nhost);
+    if ((rc = scan_semantics(h, 502, &nhost)) != 0)
+        return rc;
+    /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means the
+     * framing is faulty, as for requests. */
+    if (h->minor == 0 && (h->flags & HTTP_HEAD_F_CHUNKED))
+        return 502;
+    return 0;
 }
 
 bool
@@ -415,10 +421,15 @@ http_head_is_hop_by_hop(const struct http_head *h, struct http_span name)
     for (size_t i = 0; i < nitems(hop); i++)
         if (http_span_ieq(name, hop[i]))
             return true;
-    for (size_t i = 0; i < h->nconnection_tokens; i++) {
-        struct http_span t = h->connection_tokens[i];
-        if (t.len == name.len && strncasecmp(t.p, name.p, t.len) == 0)
-            return true;
+    /* Scan the Connection headers themselves: connection_tokens holds
+     * only the first few, and a name past them must not slip through. */
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (!http_span_ieq(h->headers[i].name, "connection"))
+            continue;
+        struct http_span rest = h->headers[i].value, t;
+        while (next_list_item(&rest, &t))
+            if (t.len == name.len && strncasecmp(t.p, name.p, t.len) == 0)
+                return true;
     }
     return false;
 }

@@ -13,11 +13,160 @@
  * message whose head was parsed is delimited by the end of the stream. */
 int http_message_needs_eof(const http_parser *parser);
 
+/* States of the strict chunked check. Debian's http-parser is built
+ * non-strict: it takes any byte for the LF after a chunk size and for the
+ * CRLF after chunk data, and ignores whitespace after a size and
+ * extensions of any length. So the chunked bytes are checked here before
+ * the parser sees them. */
+enum {
+    CK_OFF,         /* not a chunked body */
+    CK_SIZE0,       /* first hex digit of a chunk size */
+    CK_SIZE,        /* more digits, ';' or CR */
+    CK_EXT,         /* chunk extension, up to CR */
+    CK_SIZE_LF,     /* LF ending the size line */
+    CK_DATA,        /* ck_left data bytes */
+    CK_DATA_CR,     /* CRLF after the data */
+    CK_DATA_LF,
+    CK_TRAILER0,    /* a trailer line, or the CR of the final line */
+    CK_TRAILER,     /* rest of a trailer line, up to CR */
+    CK_TRAILER_LF,
+    CK_LAST_LF,     /* LF of the final line */
+    CK_DONE,
+};
+
+static int
+hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* VCHAR, obs-text, SP and HTAB: what extensions and trailers may hold. */
+static bool
+is_text(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool
+is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* One byte of chunked framing outside chunk data: 0, or -1 when it is
+ * not allowed here. */
+static int
+chunk_step(struct http_msg *m, unsigned char c)
+{
+    int v;
+
+    switch (m->ck_state) {
+    case CK_SIZE0:
+    case CK_SIZE:
+        if ((v = hex_value(c)) >= 0) {
+            if (m->ck_left > (UINT64_MAX >> 4))
+                return -1;
+            m->ck_left = m->ck_left << 4 | (uint64_t)v;
+            m->ck_state = CK_SIZE;
+        } else if (m->ck_state == CK_SIZE0) {
+            return -1;
+        } else if (c == ';') {
+            m->ck_state = CK_EXT;
+            m->ck_run = 1;
+        } else if (c == '\r') {
+            m->ck_state = CK_SIZE_LF;
+        } else {
+            return -1; /* whitespace, sign, "x", ... */
+        }
+        return 0;
+    case CK_EXT:
+        if (c == '\r')
+            m->ck_state = CK_SIZE_LF;
+        else if (!is_text(c) || ++m->ck_run > HTTP_MSG_MAX_CHUNK_EXT)
+            return -1;
+        return 0;
+    case CK_SIZE_LF:
+        if (c != '\n')
+            return -1;
+        m->ck_state = m->ck_left > 0 ? CK_DATA : CK_TRAILER0;
+        return 0;
+    case CK_DATA_CR:
+        m->ck_state = CK_DATA_LF;
+        return c == '\r' ? 0 : -1;
+    case CK_DATA_LF:
+        m->ck_state = CK_SIZE0;
+        return c == '\n' ? 0 : -1;
+    case CK_TRAILER0:
+        if (c == '\r')
+            m->ck_state = CK_LAST_LF;
+        else if (is_tchar(c))
+            m->ck_state = CK_TRAILER; /* no obs-fold */
+        else
+            return -1;
+        return 0;
+    case CK_TRAILER:
+        if (c == '\r')
+            m->ck_state = CK_TRAILER_LF;
+        else if (!is_text(c))
+            return -1;
+        return 0;
+    case CK_TRAILER_LF:
+        m->ck_state = CK_TRAILER0;
+        return c == '\n' ? 0 : -1;
+    case CK_LAST_LF:
+        m->ck_state = CK_DONE;
+        return c == '\n' ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Check the chunked bytes P[0..LEN). Returns how many belong to this
+ * message (fewer than LEN when it ends inside them), or -1. */
+static long
+chunk_check(struct http_msg *m, const char *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && m->ck_state != CK_DONE) {
+        if (m->ck_state == CK_DATA) {
+            size_t n = len - i;
+            if (n > m->ck_left)
+                n = (size_t)m->ck_left;
+            m->ck_left -= n;
+            i += n;
+            if (m->ck_left == 0)
+                m->ck_state = CK_DATA_CR;
+            continue;
+        }
+        if (chunk_step(m, (unsigned char)p[i]) == -1)
+            return -1;
+        i++;
+    }
+    return (long)i;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
     struct http_msg *m = p->data;
-    return m->skip_body ? 1 : 0;
+
+    /* A response to HEAD, and a 1xx, 204 or 304, ends with its head
+     * whatever its framing headers say (RFC 9112 6.3); http-parser 2.9
+     * would read a Content-Length body after a 204 or 304. */
+    if (m->skip_body)
+        return 1;
+    if (p->type == HTTP_RESPONSE &&
+        (p->status_code / 100 == 1 || p->status_code == 204 || p->status_code == 304))
+        return 1;
+    return 0;
 }
 
 static int
@@ -87,6 +236,10 @@ http_msg_start(struct http_msg *m, const char *head, size_t len, bool skip_body)
         return n == len ? 0 : -1;
     if (err != HPE_OK || n != len)
         return -1;
+    if (m->parser.flags & F_CHUNKED) {
+        m->ck_state = CK_SIZE0;
+        m->ck_left = 0;
+    }
     return 0;
 }
 
@@ -112,12 +265,22 @@ http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out)
         if (room < HTTP_MSG_SLACK + 1)
             return HTTP_MSG_AGAIN;
         size_t feed = MIN(buf_len(in), room - HTTP_MSG_SLACK);
+        if (m->ck_state != CK_OFF) {
+            long ok = chunk_check(m, buf_rptr(in), feed);
+            if (ok == -1)
+                return HTTP_MSG_ERROR;
+            feed = (size_t)ok; /* up to the end of the message */
+        }
         m->out = out;
         size_t n = http_parser_execute(&m->parser, &msg_settings,
                                        buf_rptr(in), feed);
         m->out = NULL;
         enum http_errno err = HTTP_PARSER_ERRNO(&m->parser);
         if (err != HPE_OK && !(err == HPE_PAUSED && m->complete))
+            return HTTP_MSG_ERROR;
+        /* The check and the parser must agree where the message ends. */
+        if (m->ck_state != CK_OFF &&
+            (n != feed || m->complete != (m->ck_state == CK_DONE)))
             return HTTP_MSG_ERROR;
         buf_consume(in, n);
     }

@@ -68,8 +68,13 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
             http_span_ieq(f->name, "x-forwarded-for") ||
             http_span_ieq(f->name, "x-forwarded-proto"))
             continue;
-        if (http_span_ieq(f->name, "x-request-id"))
+        if (http_span_ieq(f->name, "x-request-id")) {
+            /* An empty id is no id: ours replaces it, and it is the one
+             * http_rewrite_request_id() reported. */
+            if (f->value.len == 0)
+                continue;
             has_id = true;
+        }
         if (put_header(out, f) == -1)
             goto fail;
     }
@@ -160,11 +165,17 @@ fail:
 bool
 http_rewrite_request_id(const struct http_head *h, char *id, size_t idlen)
 {
-    const struct http_header *f = http_head_get(h, "x-request-id");
-    if (f == NULL || f->value.len == 0 || idlen == 0)
+    if (idlen == 0)
         return false;
-    size_t n = f->value.len < idlen - 1 ? f->value.len : idlen - 1;
-    memcpy(id, f->value.p, n);
-    id[n] = '\0';
-    return true;
+    /* The first non-empty one: empty ones are not forwarded. */
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (!http_span_ieq(f->name, "x-request-id") || f->value.len == 0)
+            continue;
+        size_t n = f->value.len < idlen - 1 ? f->value.len : idlen - 1;
+        memcpy(id, f->value.p, n);
+        id[n] = '\0';
+        return true;
+    }
+    return false;
 }

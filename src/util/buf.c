@@ -50,6 +50,9 @@ buf_reserve(struct buf *b, size_t n)
 int
 buf_append(struct buf *b, const void *p, size_t len)
 {
+    /* memcpy() must not see a NULL pointer, even for 0 bytes. */
+    if (len == 0)
+        return 0;
     if (buf_reserve(b, len) == -1)
         return -1;
     memcpy(b->data + b->wpos, p, len);
@@ -70,11 +73,24 @@ buf_printf(struct buf *b, const char *fmt, ...)
     int n;
 
     buf_compact(b);
+    size_t room = buf_tail_room(b);
     va_start(ap, fmt);
-    n = vsnprintf(buf_wptr(b), buf_tail_room(b), fmt, ap);
+    n = vsnprintf(buf_wptr(b), room, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= buf_tail_room(b))
+    if (n < 0 || (size_t)n > room)
         return -1;
+    if (n > 0 && (size_t)n == room) {
+        /* An exact fit: vsnprintf spent the last byte on its NUL. Format
+         * once more where the NUL has room; rare, and freed at once. */
+        char *tmp = malloc((size_t)n + 1);
+        if (tmp == NULL)
+            return -1;
+        va_start(ap, fmt);
+        vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        memcpy(buf_wptr(b), tmp, (size_t)n);
+        free(tmp);
+    }
     b->wpos += (size_t)n;
     return 0;
 }

@@ -25,10 +25,18 @@ struct http_msg {
     bool skip_body;          /* response to HEAD */
     bool complete;
     bool overflow;           /* internal: out had no room (a bug) */
+    /* internal: strict check of chunked framing ahead of the parser */
+    unsigned char ck_state;
+    uint64_t ck_left;        /* chunk size being read, then data to come */
+    size_t ck_run;           /* bytes of the current chunk extension */
 };
 
 /* Room kept free in OUT beyond the input fed, for chunk framing. */
 #define HTTP_MSG_SLACK 40
+
+/* Longest chunk extension accepted, from its ';' to the CRLF; a longer
+ * one is an error (issue 9: extensions beyond a small limit). */
+#define HTTP_MSG_MAX_CHUNK_EXT 256
 
 /* Prepare for a request (RESPONSE false) or a response. */
 void http_msg_init(struct http_msg *m, bool response);
