@@ -104,6 +104,13 @@ open_listeners(struct proxy *px, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cfg_listener *cl = &cfg->listeners[i];
         struct listener *l = &px->listeners[i];
+        /* Serving plain HTTP where the operator asked for TLS would be
+         * worse than not starting. */
+        if (cl->tls != NULL) {
+            snprintf(err, errlen, "listener %s: TLS termination is not built "
+                     "yet; remove the tls block or wait for it", cl->name);
+            return -1;
+        }
         if (listener_open(l, px->loop, cl->name,
                           (const struct sockaddr *)&cl->bind.sa, cl->bind.salen,
                           why, sizeof(why)) == -1) {
@@ -116,8 +123,7 @@ open_listeners(struct proxy *px, char *err, size_t errlen)
         l->tls = cl->tls != NULL;
         l->on_accept = on_accept;
         l->on_error = on_accept_error;
-        log_info("listener %s: listening on %s%s", cl->name, cl->bind.text,
-                 l->tls ? " (tls not yet supported: plain http)" : "");
+        log_info("listener %s: listening on %s", cl->name, cl->bind.text);
     }
     return 0;
 }
