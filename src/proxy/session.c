@@ -207,6 +207,7 @@ reply_error(struct session *s, int status, const char *why)
     log_debug("session %llu: %d (%s)", (unsigned long long)s->id, status, why);
     if (status == 400 || status == 431 || status == 501 || status == 405)
         s->px->counters.bad_requests++;
+    release_backend(s, BACKEND_ABANDONED); /* callers usually did already */
     drop_upstream(s);
     buf_reset(&s->cout);
     if (http_reply_error(&s->cout, status,
@@ -545,7 +546,7 @@ finish_exchange(struct session *s)
         upstream_close(s->up);
     s->up = NULL;
     s->u_readable = s->u_writable = s->u_eof = false;
-    if (s->close_after || !s->req_done) {
+    if (s->close_after || !s->req_done || s->c_eof) {
         set_state(s, SESSION_REPLY, "last response");
         return;
     }

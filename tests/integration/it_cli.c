@@ -124,6 +124,31 @@ test_bind_failure_exits_1(void **state)
     h_env_fini(&env);
 }
 
+static void
+test_tls_listener_refused_until_built(void **state)
+{
+    (void)state;
+    struct h_env env;
+    char out[4096], args[512];
+
+    h_env_init(&env);
+    snprintf(env.config_path, sizeof(env.config_path), "%s/tls.yaml", env.dir);
+    FILE *f = fopen(env.config_path, "w");
+    fprintf(f,
+            "listeners:\n  - name: https\n    bind: 127.0.0.1:%d\n"
+            "    tls:\n      certificates:\n"
+            "        - cert: %s/config/files/server-a.crt\n"
+            "          key: %s/config/files/server-a.key\n"
+            "backends:\n  - name: a\n    address: 127.0.0.1:9\n",
+            h_free_port(), WEIR_TEST_DATA, WEIR_TEST_DATA);
+    fclose(f);
+    snprintf(args, sizeof(args), "-c '%s'", env.config_path);
+    /* Never plain HTTP where TLS was asked for. */
+    assert_int_equal(run_weir(args, out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "listener https: TLS termination is not built yet"));
+    h_env_fini(&env);
+}
+
 int
 main(void)
 {
@@ -133,6 +158,7 @@ main(void)
         cmocka_unit_test(test_missing_file_is_exit_2),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_bind_failure_exits_1),
+        cmocka_unit_test(test_tls_listener_refused_until_built),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

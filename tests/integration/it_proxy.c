@@ -370,6 +370,95 @@ test_backend_reset_mid_response_is_not_complete(void **state)
     finish(env);
 }
 
+static void
+test_pipelining_and_100_continue(void **state)
+{
+    (void)state;
+    struct h_env *env = start(1, NULL, NULL);
+    struct h_response r;
+    char v[64];
+    int fd = h_connect(env->weir.port);
+
+    /* Three pipelined requests are answered in order on one connection. */
+    const char *three = "GET /a?headers=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "GET /b?headers=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "GET /c?headers=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(h_send_all(fd, three, strlen(three)), 0);
+    for (int i = 0; i < 3; i++) {
+        char want[32];
+        assert_int_equal(h_read_response(fd, &r, false), 0);
+        assert_int_equal(r.status, 200);
+        snprintf(want, sizeof(want), "GET /%c?headers=1 ", 'a' + i);
+        assert_memory_equal(r.body, want, strlen(want));
+        h_response_fini(&r);
+    }
+
+    /* Expect: 100-continue: the interim answer comes back before the body
+     * is sent, then the final one. */
+    const char *head = "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                       "Expect: 100-continue\r\n\r\n";
+    assert_int_equal(h_send_all(fd, head, strlen(head)), 0);
+    assert_int_equal(h_read_response(fd, &r, false), 0);
+    assert_int_equal(r.status, 100);
+    h_response_fini(&r);
+    assert_int_equal(h_send_all(fd, "hello", 5), 0);
+    assert_int_equal(h_read_response(fd, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(h_header(&r, "X-Received-Bytes", v, sizeof(v)), "5");
+    h_response_fini(&r);
+
+    /* HTTP/1.0 without keep-alive: answered, then closed. */
+    const char *old = "GET / HTTP/1.0\r\n\r\n";
+    assert_int_equal(h_send_all(fd, old, strlen(old)), 0);
+    assert_int_equal(h_read_response(fd, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_false(r.keep_alive);
+    h_response_fini(&r);
+    char byte;
+    assert_int_equal(read(fd, &byte, 1), 0);
+    close(fd);
+    finish(env);
+}
+
+static void
+test_dead_pooled_connection_replays_idempotent_only(void **state)
+{
+    (void)state;
+    struct h_env env;
+    struct h_raw raw;
+    struct h_response r;
+
+    h_env_init(&env);
+    /* The backend keeps a connection after one answer, then drops it
+     * without answering the second request sent on it. */
+    assert_int_equal(h_raw_start(&raw, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", true), 0);
+    raw.keepalive = 1;
+    assert_int_equal(h_backend_add(&env, "flaky", raw.port), 0);
+    assert_int_equal(h_write_config(&env, NULL), 0);
+    assert_int_equal(h_weir_start(&env), 0);
+
+    assert_int_equal(h_get(env.weir.port, "/", &r), 0);
+    assert_int_equal(r.status, 200);
+    h_response_fini(&r);
+    /* A GET on the pooled connection is replayed on a fresh one. */
+    assert_int_equal(h_get(env.weir.port, "/", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    h_response_fini(&r);
+    assert_int_equal(raw.accepted, 2);
+    assert_int_equal(h_wait_log(env.weir.log_path, "replaying on a fresh connection", 1, 1000), 0);
+
+    /* A POST in the same position is not replayed: 502. */
+    const char *post = "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi";
+    assert_int_equal(h_request(env.weir.port, post, &r), 0);
+    assert_int_equal(r.status, 502);
+    h_response_fini(&r);
+    assert_int_equal(raw.accepted, 2);
+    assert_int_equal(h_proc_stop(&env.weir, SIGTERM, 10000), 0);
+    h_raw_stop(&raw);
+    h_env_fini(&env);
+}
+
 struct spread {
     int slow, fast;
 };
@@ -428,6 +517,8 @@ main(void)
         cmocka_unit_test(test_black_hole_connect_times_out_and_retries),
         cmocka_unit_test(test_backend_garbage_is_502),
         cmocka_unit_test(test_backend_reset_mid_response_is_not_complete),
+        cmocka_unit_test(test_pipelining_and_100_continue),
+        cmocka_unit_test(test_dead_pooled_connection_replays_idempotent_only),
         cmocka_unit_test(test_least_connections_avoids_slow_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -603,10 +603,16 @@ raw_worker(void *p)
         if (c == -1)
             continue;
         raw->accepted++;
-        struct pollfd cf = {.fd = c, .events = POLLIN};
-        if (poll(&cf, 1, 2000) > 0)
-            (void)recv(c, scratch, sizeof(scratch), 0);
-        (void)send(c, raw->reply, strlen(raw->reply), MSG_NOSIGNAL);
+        for (int k = 0;; k++) {
+            struct pollfd cf = {.fd = c, .events = POLLIN};
+            if (poll(&cf, 1, 2000) <= 0 || recv(c, scratch, sizeof(scratch), 0) <= 0)
+                break;
+            if (raw->keepalive > 0 && k >= raw->keepalive)
+                break; /* the next request on a reused connection dies */
+            (void)send(c, raw->reply, strlen(raw->reply), MSG_NOSIGNAL);
+            if (raw->keepalive == 0)
+                break;
+        }
         close(c);
     }
     return NULL;

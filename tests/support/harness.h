@@ -114,6 +114,9 @@ struct h_raw {
     int port;
     int fillers[4];         /* connections that fill the black hole's backlog */
     const char *reply;
+    int keepalive;          /* answer this many requests per connection and
+                             * close at the next without answering; 0: answer
+                             * one and close */
     bool accept;
     volatile int stop;
     volatile int accepted;
