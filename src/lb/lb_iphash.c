@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 
+#include "weir/lb/lb_swrr.h"
 #include "weir/util/defs.h"
 
 /* Points per unit of weight: nginx's figure, about 8% spread per peer. */
@@ -26,12 +27,6 @@ struct ih_state {
     size_t npoints;
     struct ih_point *ring;  /* sorted by (hash, key, index) */
 };
-
-static bool
-ih_usable(const struct lb_peer *p, const uint8_t *tried, size_t i)
-{
-    return p->eligible && p->weight > 0 && (tried == NULL || tried[i] == 0);
-}
 
 /* murmur3's finaliser: spreads FNV-1a output, whose low bits are weak on
  * short inputs such as an IPv4 address, over the whole ring. Bijective, so
@@ -147,12 +142,12 @@ ih_pick(void *state, const struct lb_peer *peers, size_t n,
     }
     for (size_t k = 0; k < st->npoints; k++) {
         const struct ih_point *pt = &st->ring[(lo + k) % st->npoints];
-        if (pt->index < n && ih_usable(&peers[pt->index], tried, pt->index))
+        if (pt->index < n && lb_peer_usable(&peers[pt->index], tried, pt->index))
             return (int)pt->index;
     }
     for (size_t k = 0; k < n; k++) {
         size_t i = (h + k) % n;
-        if (ih_usable(&peers[i], tried, i))
+        if (lb_peer_usable(&peers[i], tried, i))
             return (int)i;
     }
     return -1;

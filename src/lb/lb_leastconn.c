@@ -7,27 +7,11 @@
 
 #include <stdlib.h>
 
+#include "weir/lb/lb_swrr.h"
+
 struct lc_state {
-    size_t cap;         /* peers the counters were built for */
-    int64_t *current;   /* smooth-rotation credit per peer, tie pass only */
+    struct lb_swrr tie;  /* rotation credits, used by the tie pass only */
 };
-
-static bool
-lc_usable(const struct lb_peer *p, const uint8_t *tried, size_t i)
-{
-    return p->eligible && p->weight > 0 && (tried == NULL || tried[i] == 0);
-}
-
-/* <0, 0, >0 as A's inflight/weight is below, equal to or above B's.
- * Both weights are > 0; each product fits in 64 bits. */
-static int
-lc_cmp(const struct lb_peer *a, const struct lb_peer *b)
-{
-    uint64_t left = (uint64_t)a->inflight * b->weight;
-    uint64_t right = (uint64_t)b->inflight * a->weight;
-
-    return (left > right) - (left < right);
-}
 
 static void *
 lc_init(const struct lb_peer *peers, size_t n)
@@ -36,14 +20,10 @@ lc_init(const struct lb_peer *peers, size_t n)
 
     if (st == NULL)
         return NULL;
-    if (n > 0) {
-        st->current = calloc(n, sizeof(*st->current));
-        if (st->current == NULL) {
-            free(st);
-            return NULL;
-        }
+    if (lb_swrr_reset(&st->tie, n) == -1) {
+        free(st);
+        return NULL;
     }
-    st->cap = n;
     return st;
 }
 
@@ -55,14 +35,13 @@ lc_pick(void *state, const struct lb_peer *peers, size_t n,
 {
     struct lc_state *st = state;
     size_t best = SIZE_MAX, ties = 0;
-    int64_t total = 0;
 
-    if (n > st->cap)
-        n = st->cap;
+    if (n > st->tie.cap)
+        n = st->tie.cap;
     for (size_t i = 0; i < n; i++) {
-        if (!lc_usable(&peers[i], tried, i))
+        if (!lb_peer_usable(&peers[i], tried, i))
             continue;
-        int c = best == SIZE_MAX ? -1 : lc_cmp(&peers[i], &peers[best]);
+        int c = best == SIZE_MAX ? -1 : lb_peer_load_cmp(&peers[i], &peers[best]);
         if (c < 0) {
             best = i;
             ties = 1;
@@ -74,38 +53,16 @@ lc_pick(void *state, const struct lb_peer *peers, size_t n,
         return -1;
     if (ties == 1)
         return (int)best;
-
-    /* Smooth weighted round-robin among the tied peers only. */
-    size_t first = best;
-    for (size_t i = first; i < n; i++) {
-        if (!lc_usable(&peers[i], tried, i) ||
-            lc_cmp(&peers[i], &peers[first]) != 0)
-            continue;
-        st->current[i] += peers[i].weight;
-        total += peers[i].weight;
-        if (st->current[i] > st->current[best])
-            best = i;
-    }
-    st->current[best] -= total;
-    return (int)best;
+    return lb_swrr_pick(&st->tie, peers, n, tried, &peers[best]);
 }
 
 static int
 lc_on_change(void *state, const struct lb_peer *peers, size_t n)
 {
     struct lc_state *st = state;
-    int64_t *current = NULL;
 
     /* Indices may have moved: start the rotation afresh. */
-    if (n > 0) {
-        current = calloc(n, sizeof(*current));
-        if (current == NULL)
-            return -1;
-    }
-    free(st->current);
-    st->current = current;
-    st->cap = n;
-    return 0;
+    return lb_swrr_reset(&st->tie, n);
 }
 
 static void
@@ -115,7 +72,7 @@ lc_fini(void *state)
 
     if (st == NULL)
         return;
-    free(st->current);
+    lb_swrr_fini(&st->tie);
     free(st);
 }
 

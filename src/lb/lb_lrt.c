@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include "weir/lb/lb_swrr.h"
+
 /* Stands in for every RTT when no peer has been measured: any positive
  * value gives the same order (weighted least-connections with +1). */
 #define LRT_UNMEASURED_RTT_US 1u
@@ -20,12 +22,6 @@ struct lrt_wide {
     uint64_t hi;
     uint64_t lo;
 };
-
-static bool
-lrt_usable(const struct lb_peer *p, const uint8_t *tried, size_t i)
-{
-    return p->eligible && p->weight > 0 && (tried == NULL || tried[i] == 0);
-}
 
 /* X * Y exactly, without relying on a 128-bit type. */
 static struct lrt_wide
@@ -100,7 +96,7 @@ lrt_pick(void *state, const struct lb_peer *peers, size_t n,
     start = st->next % n;
     for (size_t k = 0; k < n; k++) {
         size_t i = (start + k) % n;
-        if (!lrt_usable(&peers[i], tried, i))
+        if (!lb_peer_usable(&peers[i], tried, i))
             continue;
         if (best == SIZE_MAX) {
             best = i;

@@ -6,20 +6,15 @@
 
 #include <stdlib.h>
 
+#include "weir/lb/lb_swrr.h"
+
 struct rr_state {
     size_t next;        /* where the next scan starts */
 };
 
 struct wrr_state {
-    size_t cap;         /* peers the credits were built for */
-    int64_t *current;   /* smooth weighted credit per peer */
+    struct lb_swrr credits;
 };
-
-static bool
-rr_usable(const struct lb_peer *p, const uint8_t *tried, size_t i)
-{
-    return p->eligible && p->weight > 0 && (tried == NULL || tried[i] == 0);
-}
 
 static void *
 rr_init(const struct lb_peer *peers, size_t n)
@@ -40,7 +35,7 @@ rr_pick(void *state, const struct lb_peer *peers, size_t n,
     start = st->next % n;
     for (size_t k = 0; k < n; k++) {
         size_t i = (start + k) % n;
-        if (rr_usable(&peers[i], tried, i)) {
+        if (lb_peer_usable(&peers[i], tried, i)) {
             st->next = i + 1;
             return (int)i;
         }
@@ -68,61 +63,31 @@ wrr_init(const struct lb_peer *peers, size_t n)
 
     if (st == NULL)
         return NULL;
-    if (n > 0) {
-        st->current = calloc(n, sizeof(*st->current));
-        if (st->current == NULL) {
-            free(st);
-            return NULL;
-        }
+    if (lb_swrr_reset(&st->credits, n) == -1) {
+        free(st);
+        return NULL;
     }
-    st->cap = n;
     return st;
 }
 
 /* Peers at or past the N of the last init/on_change have no credit yet and
- * are ignored until on_change. Ties on credit go to the lowest index, which
- * yields nginx's sequence (5,1,1 -> a a b a c a a). */
+ * are ignored until on_change. */
 static int
 wrr_pick(void *state, const struct lb_peer *peers, size_t n,
          const uint8_t *tried, uint32_t hash)
 {
     struct wrr_state *st = state;
-    size_t best = SIZE_MAX;
-    int64_t total = 0;
-
-    if (n > st->cap)
-        n = st->cap;
-    for (size_t i = 0; i < n; i++) {
-        if (!rr_usable(&peers[i], tried, i))
-            continue;
-        st->current[i] += peers[i].weight;
-        total += peers[i].weight;
-        if (best == SIZE_MAX || st->current[i] > st->current[best])
-            best = i;
-    }
-    if (best == SIZE_MAX)
-        return -1;
-    st->current[best] -= total;
-    return (int)best;
+    return lb_swrr_pick(&st->credits, peers, n, tried, NULL);
 }
 
 static int
 wrr_on_change(void *state, const struct lb_peer *peers, size_t n)
 {
     struct wrr_state *st = state;
-    int64_t *current = NULL;
 
     /* Indices or weights moved: every peer starts again from zero credit,
      * as nginx does on reload. */
-    if (n > 0) {
-        current = calloc(n, sizeof(*current));
-        if (current == NULL)
-            return -1;
-    }
-    free(st->current);
-    st->current = current;
-    st->cap = n;
-    return 0;
+    return lb_swrr_reset(&st->credits, n);
 }
 
 static void
@@ -132,7 +97,7 @@ wrr_fini(void *state)
 
     if (st == NULL)
         return;
-    free(st->current);
+    lb_swrr_fini(&st->credits);
     free(st);
 }
 

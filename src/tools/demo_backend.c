@@ -523,46 +523,27 @@ path_is(const char *path, size_t len, const char *lit)
     return strlen(lit) == len && memcmp(path, lit, len) == 0;
 }
 
-/* Picks the base response for the path, then applies the query string. */
+/* The base response for the path. The control endpoints ignore the
+ * process-wide --delay-ms/--status/--size/--chunked so that health checks
+ * and test probes still work against a deliberately slow or failing
+ * backend. */
 static void
-resp_plan(struct conn *c)
+resp_route(struct conn *c, const char *path, size_t len,
+           const struct query *qs)
 {
     struct server *s = c->srv;
     struct resp *r = &c->resp;
-    struct req *q = &c->req;
-    const char *url = c->head + q->url_off;
-    const char *path = url;
-    size_t path_len = q->url_len;
-    struct http_parser_url u;
-    struct query qs = {0};
-    int bad = 0;
-
-    memset(r, 0, sizeof(*r));
-    http_parser_url_init(&u);
-    if (http_parser_parse_url(url, q->url_len,
-                              c->parser.method == HTTP_CONNECT, &u) == 0) {
-        path = url + u.field_data[UF_PATH].off;
-        path_len = (u.field_set & (1u << UF_PATH)) ?
-                       u.field_data[UF_PATH].len : 0;
-        if (u.field_set & (1u << UF_QUERY))
-            bad = query_parse(url + u.field_data[UF_QUERY].off,
-                              u.field_data[UF_QUERY].len, &qs);
-    }
 
     r->status = 200;
-    if (bad) {
-        r->status = 400;
-        resp_set_text(r, "bad query parameter\n");
-        qs.set = 0;
-    } else if (path_is(path, path_len, "/health")) {
+    if (path_is(path, len, "/health")) {
         r->status = s->health_status;
         resp_set_text(r, r->status < 400 ? "ok\n" : "fail\n");
-    } else if (path_is(path, path_len, "/_control")) {
-        if (qs.set & (1u << QP_HEALTH))
-            s->health_status = (int)qs.v[QP_HEALTH];
+    } else if (path_is(path, len, "/_control")) {
+        if (qs->set & (1u << QP_HEALTH))
+            s->health_status = (int)qs->v[QP_HEALTH];
         snprintf(r->text, sizeof(r->text), "health %d\n", s->health_status);
         resp_set_text(r, r->text);
-    } else if (path_is(path, path_len, "/_stats")) {
+    } else if (path_is(path, len, "/_stats")) {
         snprintf(r->text, sizeof(r->text), "requests %" PRIu64 "\n",
                  s->requests);
         resp_set_text(r, r->text);
@@ -579,36 +560,77 @@ resp_plan(struct conn *c)
             r->size = s->opts.size;
         }
     }
+}
 
-    if (qs.set & (1u << QP_DELAY))
-        r->delay_ms = qs.v[QP_DELAY];
-    if (qs.set & (1u << QP_STATUS))
-        r->status = (int)qs.v[QP_STATUS];
-    if (qs.set & (1u << QP_SIZE)) {
+/* Query parameters override the route, then framing is made consistent. */
+static void
+resp_override(struct conn *c, const struct query *qs)
+{
+    struct resp *r = &c->resp;
+    unsigned set = qs->set;
+
+    if (set & (1u << QP_DELAY))
+        r->delay_ms = qs->v[QP_DELAY];
+    if (set & (1u << QP_STATUS))
+        r->status = (int)qs->v[QP_STATUS];
+    if (set & (1u << QP_SIZE)) {
         r->src = BODY_PATTERN;
-        r->size = qs.v[QP_SIZE];
+        r->size = qs->v[QP_SIZE];
     }
-    if (qs.v[QP_HEADERS]) {
+    if (qs->v[QP_HEADERS]) {
         r->src = BODY_HEAD;
         r->size = c->head_len;
     }
-    if (qs.set & (1u << QP_CHUNKED))
-        r->flags = qs.v[QP_CHUNKED] ? r->flags | RESP_F_CHUNKED :
-                                      r->flags & ~RESP_F_CHUNKED;
-    if (qs.v[QP_CLOSE] || !(q->flags & REQ_F_KEEPALIVE))
+    if (set & (1u << QP_CHUNKED))
+        r->flags = qs->v[QP_CHUNKED] ? r->flags | RESP_F_CHUNKED :
+                                       r->flags & ~RESP_F_CHUNKED;
+    if (qs->v[QP_CLOSE] || !(c->req.flags & REQ_F_KEEPALIVE))
         r->flags |= RESP_F_CLOSE;
-    if (qs.v[QP_NOFRAME])
+    if (qs->v[QP_NOFRAME])
         r->flags |= RESP_F_NOFRAME | RESP_F_CLOSE;
     if (c->parser.method == HTTP_HEAD || r->status == 204 || r->status == 304)
         r->flags |= RESP_F_NOBODY;
     /* HTTP/1.0 cannot parse chunked; Content-Length is the closest match. */
-    if (r->flags & RESP_F_NOFRAME || q->flags & REQ_F_HTTP10)
+    if (r->flags & RESP_F_NOFRAME || c->req.flags & REQ_F_HTTP10)
         r->flags &= ~RESP_F_CHUNKED;
     r->limit = (r->flags & RESP_F_NOBODY) ? 0 : r->size;
-    if (qs.set & (1u << QP_ABORT)) {
+    if (set & (1u << QP_ABORT)) {
         r->flags |= RESP_F_ABORT | RESP_F_CLOSE;
-        r->limit = MIN(r->limit, qs.v[QP_ABORT]);
+        r->limit = MIN(r->limit, qs->v[QP_ABORT]);
     }
+}
+
+/* Decides the whole response for the request in c->req and c->head. */
+static void
+resp_plan(struct conn *c)
+{
+    struct resp *r = &c->resp;
+    const char *url = c->head + c->req.url_off;
+    const char *path = url;
+    size_t path_len = c->req.url_len;
+    struct http_parser_url u;
+    struct query qs = {0};
+
+    memset(r, 0, sizeof(*r));
+    http_parser_url_init(&u);
+    /* "*" and other targets it rejects are matched as a plain path. */
+    if (http_parser_parse_url(url, c->req.url_len,
+                              c->parser.method == HTTP_CONNECT, &u) == 0) {
+        path = url + u.field_data[UF_PATH].off;
+        path_len = (u.field_set & (1u << UF_PATH)) ?
+                       u.field_data[UF_PATH].len : 0;
+        if ((u.field_set & (1u << UF_QUERY)) &&
+            query_parse(url + u.field_data[UF_QUERY].off,
+                        u.field_data[UF_QUERY].len, &qs) == -1) {
+            memset(&qs, 0, sizeof(qs));
+            r->status = 400;
+            resp_set_text(r, "bad query parameter\n");
+            resp_override(c, &qs);
+            return;
+        }
+    }
+    resp_route(c, path, path_len, &qs);
+    resp_override(c, &qs);
 }
 
 static void
@@ -1080,15 +1102,46 @@ split_hostport(const char *s, char *host, size_t hostlen, char *port,
     return 0;
 }
 
+/* Prints the bound address for a harness to read: the only stdout line. */
+static int
+server_announce(struct server *s, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char addr[INET6_ADDRSTRLEN];
+    unsigned port;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+        fprintf(stderr, "weir-demo-backend: getsockname: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+        port = ntohs(sin6->sin6_port);
+        printf("listening [%s]:%u\n", addr, port);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+        inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+        port = ntohs(sin->sin_port);
+        printf("listening %s:%u\n", addr, port);
+    }
+    fflush(stdout);
+    if (!s->opts.quiet)
+        fprintf(stderr, "weir-demo-backend: %s listening on %s port %u\n",
+                s->opts.name, addr, port);
+    return 0;
+}
+
 static int
 server_listen(struct server *s)
 {
     struct addrinfo hints = {0}, *res = NULL, *ai;
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    char host[256], port[8], addr[INET6_ADDRSTRLEN];
+    char host[256], port[8];
     int one = 1, rc, fd = -1;
-    in_port_t bound;
 
     if (split_hostport(s->opts.listen, host, sizeof(host), port,
                        sizeof(port)) == -1)
@@ -1121,29 +1174,10 @@ server_listen(struct server *s)
         return -1;
     }
     freeaddrinfo(res);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-        fprintf(stderr, "weir-demo-backend: getsockname: %s\n",
-                strerror(errno));
+    if (server_announce(s, fd) == -1) {
         close(fd);
         return -1;
     }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-        inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-        bound = ntohs(sin6->sin6_port);
-        printf("listening [%s]:%u\n", addr, (unsigned)bound);
-    } else {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-        inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-        bound = ntohs(sin->sin_port);
-        printf("listening %s:%u\n", addr, (unsigned)bound);
-    }
-    fflush(stdout);
-    if (!s->opts.quiet)
-        fprintf(stderr, "weir-demo-backend: %s listening on %s port %u\n",
-                s->opts.name, addr, (unsigned)bound);
     s->fd = fd;
     return 0;
 }
