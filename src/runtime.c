@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "weir/config/config.h"
 #include "weir/lb/backend.h"
@@ -69,6 +70,32 @@ usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("SIGUSR1: no log file to reopen (logging to stderr)");
 }
 
+/* Each client connection may hold a backend connection too: raise the soft
+ * descriptor limit to what max_connections needs (as HAProxy does), and
+ * say so when the hard limit is lower. */
+static void
+raise_fd_limit(const struct cfg *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->limits.max_connections * 2 + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+        return;
+    rlim_t target = want;
+    if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max)
+        target = rl.rlim_max;
+    if (target > rl.rlim_cur) {
+        rl.rlim_cur = target;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            log_warn("setrlimit(RLIMIT_NOFILE)");
+    }
+    if (target < want)
+        log_warnx("file descriptor limit %llu is below the %llu that "
+                  "max_connections %u may need",
+                  (unsigned long long)target, (unsigned long long)want,
+                  cfg->limits.max_connections);
+}
+
 int
 runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
              char *err, size_t errlen)
@@ -77,6 +104,7 @@ runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
     rt->loop = loop;
     rt->cfg = cfg;
     log_set_level((enum log_level)cfg->logging.level);
+    raise_fd_limit(cfg);
     if (cfg->workers != 1)
         log_warnx("workers: %u requested; this build runs one event loop",
                   cfg->workers);
