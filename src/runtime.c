@@ -89,11 +89,16 @@ raise_fd_limit(const struct cfg *cfg)
         if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
             log_warn("setrlimit(RLIMIT_NOFILE)");
     }
-    if (target < want)
-        log_warnx("file descriptor limit %llu is below the %llu that "
-                  "max_connections %u may need",
-                  (unsigned long long)target, (unsigned long long)want,
-                  cfg->limits.max_connections);
+    /* Below max_connections the clients alone can exhaust descriptors:
+     * warn. Between that and twice it, only a full house of connections
+     * that all hold a backend connection would. */
+    if (target < (rlim_t)cfg->limits.max_connections + 64)
+        log_warnx("file descriptor limit %llu is below max_connections %u",
+                  (unsigned long long)target, cfg->limits.max_connections);
+    else if (target < want)
+        log_info("file descriptor limit %llu: fewer than max_connections %u "
+                 "proxied at once", (unsigned long long)target,
+                 cfg->limits.max_connections);
 }
 
 int
