@@ -22,6 +22,7 @@
 #include "weir/lb/backend.h"
 #include "weir/net/listener.h"
 #include "weir/net/sock.h"
+#include "weir/net/transport.h"
 #include "weir/net/upstream.h"
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
@@ -38,6 +39,7 @@
 
 /*
  * state      client rd      client wr     upstream       timer
+ * HANDSHAKE  as TLS wants   as TLS wants  -              tls_handshake
  * HEAD       until head     pending out   -              idle, then header
  * CONNECT    request body   pending out   wr (connect)   connect
  * EXCHANGE   request body   pending out   rd, wr         backend / write
@@ -45,6 +47,7 @@
  * LINGER     discard        -             -              linger
  */
 enum session_state {
+    SESSION_HANDSHAKE,
     SESSION_HEAD,
     SESSION_CONNECT,
     SESSION_EXCHANGE,
@@ -54,6 +57,7 @@ enum session_state {
 
 enum session_timer {
     TIMER_NONE,
+    TIMER_HANDSHAKE,     /* the TLS handshake must finish in time */
     TIMER_IDLE,          /* keep-alive wait for the next request */
     TIMER_HEADER,        /* the whole head must arrive in time */
     TIMER_CONNECT,
@@ -67,7 +71,7 @@ struct session {
     struct session *next, *prev;
     struct listener *listener;
     uint64_t id;
-    int fd;
+    struct transport tp;          /* the client socket, plain or TLS */
     ev_io rd, wr;
     ev_timer timer;
     enum session_state state;
@@ -113,7 +117,7 @@ static void session_step(struct session *s);
 static void upstream_event(struct upstream *u, int revents);
 
 static const char *const state_names[] = {
-    "head", "connect", "exchange", "reply", "linger",
+    "handshake", "head", "connect", "exchange", "reply", "linger",
 };
 
 static void
@@ -635,15 +639,28 @@ pump_response(struct session *s)
 static bool
 client_write(struct session *s)
 {
-    if (!s->c_writable || buf_len(&s->cout) == 0)
-        return false;
-    ssize_t n = write_from(s->fd, &s->cout, &s->c_writable);
-    if (n == -1) {
-        release_backend(s, BACKEND_ABANDONED);
-        session_fail(s, "client write failed");
-        return false;
+    bool progress = false;
+
+    /* TLS writes a record at a time: keep going until the socket is full
+     * or the buffer empty. */
+    while (s->c_writable && buf_len(&s->cout) > 0) {
+        size_t len = buf_len(&s->cout);
+        ssize_t n = transport_write(&s->tp, buf_rptr(&s->cout), len);
+        if (n == TRANSPORT_AGAIN) {
+            s->c_writable = false;
+            break;
+        }
+        if (n < 0) {
+            release_backend(s, BACKEND_ABANDONED);
+            session_fail(s, "client write failed");
+            return false;
+        }
+        buf_consume(&s->cout, (size_t)n);
+        progress = true;
+        if (s->tp.ssl == NULL && (size_t)n < len)
+            s->c_writable = false;
     }
-    return n > 0;
+    return progress;
 }
 
 static bool
@@ -673,6 +690,8 @@ want_client_read(const struct session *s)
     if (s->c_eof || buf_room(&s->cin) == 0)
         return false;
     switch (s->state) {
+    case SESSION_HANDSHAKE:
+        return false;
     case SESSION_HEAD:
         return true;
     case SESSION_CONNECT:
@@ -686,14 +705,45 @@ want_client_read(const struct session *s)
     return false;
 }
 
+/* read_into() through the transport: same results. */
+static ssize_t
+client_read_tp(struct session *s)
+{
+    struct buf *b = &s->cin;
+    bool drained = false;
+
+    if (buf_tail_room(b) < b->cap / 4)
+        buf_compact(b);
+    size_t room = buf_tail_room(b);
+    if (room == 0)
+        return -2;
+    ssize_t n = transport_read(&s->tp, buf_wptr(b), room, &drained);
+    if (n > 0) {
+        b->wpos += (size_t)n;
+        if (drained)
+            s->c_readable = false;
+        return n;
+    }
+    if (n == TRANSPORT_AGAIN) {
+        s->c_readable = false;
+        return -2;
+    }
+    return n == TRANSPORT_EOF ? 0 : -1;
+}
+
 static bool
 client_read(struct session *s)
 {
     if (!s->c_readable || !want_client_read(s))
         return false;
-    if (s->state == SESSION_LINGER)
-        buf_reset(&s->cin); /* discard */
-    ssize_t n = read_into(s->fd, &s->cin, &s->c_readable);
+    ssize_t n;
+    if (s->state == SESSION_LINGER) {
+        /* Discard raw bytes: TLS is over once close_notify went out. */
+        buf_reset(&s->cin);
+        n = read_into(s->tp.fd, &s->cin, &s->c_readable);
+    } else {
+        n = client_read_tp(s);
+    }
     if (n > 0)
         return true;
     if (n == -2)
@@ -701,6 +751,7 @@ client_read(struct session *s)
     /* EOF or error. */
     s->c_eof = true;
     switch (s->state) {
+    case SESSION_HANDSHAKE:
     case SESSION_HEAD:
         session_fail(s, buf_len(&s->cin) ? "client closed mid-head"
                                          : "client closed");
@@ -731,6 +782,9 @@ timer_for(const struct session *s, ev_tstamp *after)
     uint64_t ms;
 
     switch (s->state) {
+    case SESSION_HANDSHAKE:
+        k = TIMER_HANDSHAKE, ms = t->tls_handshake_ms;
+        break;
     case SESSION_HEAD:
         if (buf_len(&s->cout) > 0) {
             k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
@@ -769,7 +823,8 @@ arm_timer(struct session *s, bool progress)
     ev_tstamp after;
     enum session_timer k = timer_for(s, &after);
 
-    if (k == s->tkind && (!progress || k == TIMER_HEADER || k == TIMER_LINGER))
+    if (k == s->tkind && (!progress || k == TIMER_HEADER || k == TIMER_LINGER ||
+                          k == TIMER_HANDSHAKE))
         return;
     s->tkind = k;
     s->timer.repeat = after;
@@ -780,6 +835,12 @@ static void
 on_timeout(struct session *s)
 {
     switch (s->tkind) {
+    case TIMER_HANDSHAKE:
+        s->px->counters.tls_handshake_failures++;
+        log_info("session %llu: tls handshake from %s: timeout",
+                 (unsigned long long)s->id, s->client_ip);
+        session_fail(s, "tls handshake timeout");
+        break;
     case TIMER_IDLE:
         session_fail(s, "idle timeout");
         break;
@@ -829,8 +890,19 @@ arm_watchers(struct session *s)
     struct ev_loop *loop = s->px->loop;
     bool exchange = s->state == SESSION_EXCHANGE;
 
-    want_io(loop, &s->rd, want_client_read(s) && !s->c_readable);
-    want_io(loop, &s->wr, buf_len(&s->cout) > 0 && !s->c_writable);
+    bool rd = want_client_read(s) && !s->c_readable;
+    bool wr = buf_len(&s->cout) > 0 && !s->c_writable;
+    /* TLS may need the other direction to finish what was asked. */
+    if (s->state == SESSION_HANDSHAKE) {
+        rd = !s->tp.read_wants_write;
+        wr = s->tp.read_wants_write;
+    }
+    if (s->tp.read_wants_write && !s->c_readable && want_client_read(s))
+        wr = true;
+    if (s->tp.write_wants_read && !s->c_writable && buf_len(&s->cout) > 0)
+        rd = true;
+    want_io(loop, &s->rd, rd);
+    want_io(loop, &s->wr, wr);
     if (s->up != NULL)
         upstream_want(s->up,
                       exchange && !s->resp_done && !s->u_eof && !s->u_readable &&
@@ -850,7 +922,8 @@ session_free(struct session *s)
     ev_io_stop(px->loop, &s->rd);
     ev_io_stop(px->loop, &s->wr);
     ev_timer_stop(px->loop, &s->timer);
-    close(s->fd);
+    transport_fini(&s->tp);
+    close(s->tp.fd);
     buf_fini(&s->cin);
     buf_fini(&s->uout);
     buf_fini(&s->uin);
@@ -872,9 +945,35 @@ session_free(struct session *s)
 static void
 start_linger(struct session *s)
 {
-    shutdown(s->fd, SHUT_WR);
+    transport_shutdown(&s->tp);
     buf_reset(&s->cin);
     set_state(s, SESSION_LINGER, "flushed");
+}
+
+static bool
+handshake_step(struct session *s)
+{
+    char err[256];
+
+    if (!s->c_readable && !s->c_writable)
+        return false;
+    int rc = transport_handshake(&s->tp, err, sizeof(err));
+    if (rc == 1) {
+        s->px->counters.tls_handshakes++;
+        set_state(s, SESSION_HEAD, transport_tls_version(&s->tp));
+        /* Application data may have come with the last flight. */
+        s->c_readable = s->c_writable = true;
+        return true;
+    }
+    if (rc == TRANSPORT_AGAIN) {
+        s->c_readable = s->c_writable = false;
+        return false;
+    }
+    s->px->counters.tls_handshake_failures++;
+    log_info("session %llu: tls handshake from %s failed: %s",
+             (unsigned long long)s->id, s->client_ip, err);
+    session_fail(s, "tls handshake failed");
+    return false;
 }
 
 static bool
@@ -884,6 +983,9 @@ step_once(struct session *s)
     if (s->dead)
         return false;
     switch (s->state) {
+    case SESSION_HANDSHAKE:
+        progress |= handshake_step(s);
+        break;
     case SESSION_HEAD:
         progress |= head_step(s);
         break;
@@ -943,10 +1045,16 @@ client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = w->data;
     (void)loop;
-    if (revents & EV_READ)
+    if (revents & EV_READ) {
         s->c_readable = true;
-    if (revents & EV_WRITE)
+        if (s->tp.write_wants_read)
+            s->c_writable = true;
+    }
+    if (revents & EV_WRITE) {
         s->c_writable = true;
+        if (s->tp.read_wants_write)
+            s->c_readable = true;
+    }
     session_step(s);
 }
 
@@ -988,9 +1096,10 @@ session_new(struct proxy *px, struct listener *l, int fd,
         buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1 ||
         buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1)
         goto fail;
+    if (transport_init(&s->tp, fd, l->ssl_ctx) == -1)
+        goto fail;
     s->px = px;
     s->listener = l;
-    s->fd = fd;
     s->id = ++px->next_session_id;
     if (peer->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)peer;
@@ -1005,7 +1114,7 @@ session_new(struct proxy *px, struct listener *l, int fd,
     ev_io_init(&s->wr, client_io_cb, fd, EV_WRITE);
     s->rd.data = s->wr.data = s;
     ev_init(&s->timer, timer_cb);
-    s->state = SESSION_HEAD;
+    s->state = s->tp.ssl != NULL ? SESSION_HANDSHAKE : SESSION_HEAD;
     s->head_started = true; /* a new connection gets client_header */
     /* The request is often already there: try reading before waiting. */
     s->c_readable = true;

@@ -5,6 +5,7 @@
 #define WEIR_LISTENER_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@ struct listener {
     ev_io io;
     char name[64];
     bool tls;
+    SSL_CTX *ssl_ctx;            /* borrowed; NULL for plain listeners */
     void *owner;
     listener_accept_fn *on_accept;
     listener_error_fn *on_error;

@@ -21,6 +21,8 @@ struct proxy_counters {
     uint64_t requests;
     uint64_t retries;
     uint64_t bad_requests;
+    uint64_t tls_handshakes;
+    uint64_t tls_handshake_failures;
 };
 
 struct proxy {
