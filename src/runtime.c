@@ -45,6 +45,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     log_info("signal %d: graceful stop", w->signum);
+    health_checker_stop(&rt->health);
     double secs = (double)rt->cfg->draining.timeout_ms / 1000.0;
     ev_timer_set(&rt->stop_timer, secs, 0.);
     ev_timer_start(rt->loop, &rt->stop_timer);
@@ -113,13 +114,17 @@ runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
     if (cfg->workers != 1)
         log_warnx("workers: %u requested; this build runs one event loop",
                   cfg->workers);
-    rt->bt = backend_table_new(cfg);
+    rt->bt = backend_table_new(cfg, (uint64_t)(ev_now(loop) * 1000.0));
     if (rt->bt == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (proxy_init(&rt->proxy, loop, cfg, rt->bt, err, errlen) == -1)
         goto fail;
+    if (health_checker_init(&rt->health, loop, cfg, rt->bt) == -1) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     rt->proxy.on_drained = on_drained;
     ev_timer_init(&rt->stop_timer, stop_timer_cb, 0., 0.);
     ev_signal_init(&rt->sigterm, stop_cb, SIGTERM);
@@ -141,6 +146,7 @@ int
 runtime_run(struct runtime *rt)
 {
     proxy_start(&rt->proxy);
+    health_checker_start(&rt->health);
     log_info("weir %s running: %zu listener(s), %zu backend(s), %s",
              WEIR_VERSION, rt->proxy.nlisteners, rt->bt->n,
              cfg_algorithm_name(rt->cfg->algorithm));
@@ -151,6 +157,7 @@ runtime_run(struct runtime *rt)
 void
 runtime_fini(struct runtime *rt)
 {
+    health_checker_fini(&rt->health);
     if (rt->bt != NULL) {
         proxy_fini(&rt->proxy);
         /* Every request has ended, so every in-flight count must be back

@@ -6,6 +6,7 @@
 
 #include <ev.h>
 
+#include "weir/health/health.h"
 #include "weir/proxy/proxy.h"
 
 struct cfg;
@@ -16,6 +17,7 @@ struct runtime {
     struct cfg *cfg;
     struct backend_table *bt;
     struct proxy proxy;
+    struct health_checker health;
     ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer stop_timer;       /* connection_draining.timeout after SIGTERM */
     int exit_code;

@@ -1,6 +1,8 @@
-/* Backend objects and their exact in-flight accounting. The balancer only
- * ever sees the lb_peer array; this module keeps it true. It owns no
- * sockets: the pool pointer belongs to the I/O layer. */
+/* Backend objects: their health (through the pure state machine), the
+ * operator's and the node's say on draining and weight, and the exact
+ * in-flight accounting. The balancer only ever sees the lb_peer array;
+ * this module keeps it true. It owns no sockets: the pool pointer belongs
+ * to the I/O layer. */
 #include "weir/lb/backend.h"
 
 #include <assert.h>
@@ -9,9 +11,10 @@
 #include <string.h>
 
 #include "weir/config/config.h"
+#include "weir/util/log.h"
 
 struct backend_table *
-backend_table_new(const struct cfg *cfg)
+backend_table_new(const struct cfg *cfg, uint64_t now_ms)
 {
     struct backend_table *bt = calloc(1, sizeof(*bt));
     if (bt == NULL)
@@ -21,6 +24,8 @@ backend_table_new(const struct cfg *cfg)
     bt->peers = calloc(bt->n ? bt->n : 1, sizeof(*bt->peers));
     if (bt->backends == NULL || bt->peers == NULL)
         goto fail;
+    health_fsm_params_from_cfg(&cfg->health, &bt->hp);
+    bt->passive = cfg->health.passive;
     for (size_t i = 0; i < bt->n; i++) {
         const struct cfg_backend *cb = &cfg->backends[i];
         struct backend *b = &bt->backends[i];
@@ -31,11 +36,14 @@ backend_table_new(const struct cfg *cfg)
         memcpy(&b->addr, &cb->address.sa, sizeof(b->addr));
         b->addrlen = cb->address.salen;
         b->index = i;
+        b->table = bt;
         b->peer = &bt->peers[i];
-        b->peer->weight = cb->weight;
+        b->weight_cfg = cb->weight;
+        b->weight_admin = b->weight_agent = -1;
+        health_fsm_init(&b->health, now_ms);
         b->peer->key = lb_hash(cb->name, strlen(cb->name));
-        b->peer->eligible = true;
     }
+    backend_table_refresh(bt, now_ms);
     bt->lb = lb_new(lb_ops_for(cfg->algorithm), bt->peers, bt->n);
     if (bt->lb == NULL)
         goto fail;
@@ -67,6 +75,75 @@ backend_find(struct backend_table *bt, const char *name)
     return NULL;
 }
 
+unsigned
+backend_base_weight(const struct backend *b)
+{
+    if (b->weight_admin >= 0)
+        return (unsigned)b->weight_admin;
+    if (b->weight_agent >= 0)
+        return (unsigned)b->weight_agent;
+    return b->weight_cfg;
+}
+
+const char *
+backend_admin_name(const struct backend *b)
+{
+    if (b->admin == BACKEND_ENABLED && !b->agent_drain)
+        return "enabled";
+    return b->peer->inflight > 0 ? "draining" : "drained";
+}
+
+/* Whether B's health lets it take requests. Until some backend has proven
+ * healthy (start-up, or every backend down), UNKNOWN ones are tried rather
+ * than answering 503 to everything: see docs/configuration.md. */
+static bool
+health_allows(const struct backend *b, bool any_healthy, uint64_t now_ms)
+{
+    if (health_fsm_eligible(&b->health, now_ms))
+        return true;
+    return !any_healthy && b->health.state == HEALTH_UNKNOWN;
+}
+
+static void
+note_eligibility(struct backend_table *bt, size_t eligible)
+{
+    if (eligible == 0 && !bt->none_eligible)
+        log_warnx("no eligible backend: answering 503");
+    else if (eligible > 0 && bt->none_eligible)
+        log_info("%zu backend(s) eligible again", eligible);
+    bt->none_eligible = eligible == 0;
+}
+
+bool
+backend_table_refresh(struct backend_table *bt, uint64_t now_ms)
+{
+    bool any_healthy = false, ramping = false, weights_moved = false;
+    size_t eligible = 0;
+
+    for (size_t i = 0; i < bt->n; i++)
+        any_healthy |= health_fsm_eligible(&bt->backends[i].health, now_ms);
+    for (size_t i = 0; i < bt->n; i++) {
+        struct backend *b = &bt->backends[i];
+        struct lb_peer *p = b->peer;
+        uint32_t w = health_fsm_weight(&b->health, &bt->hp,
+                                       backend_base_weight(b), now_ms);
+        if (b->admin == BACKEND_DRAINING && p->inflight == 0) {
+            b->admin = BACKEND_DRAINED;
+            log_info("backend %s: drained", b->name);
+        }
+        ramping |= health_fsm_ramping(&b->health, &bt->hp, now_ms);
+        weights_moved |= p->weight != w;
+        p->weight = w;
+        p->eligible = b->admin == BACKEND_ENABLED && !b->agent_drain &&
+                      health_allows(b, any_healthy, now_ms) && w > 0;
+        eligible += p->eligible;
+    }
+    note_eligibility(bt, eligible);
+    if (weights_moved && bt->lb != NULL && lb_on_change(bt->lb, bt->peers, bt->n) == -1)
+        log_warnx("balancer: out of memory rebuilding for new weights");
+    return ramping;
+}
+
 struct backend *
 backend_pick(struct backend_table *bt, const uint8_t *tried, uint32_t client_hash)
 {
@@ -81,10 +158,24 @@ backend_inflight_inc(struct backend *b)
     b->requests_total++;
 }
 
+static void
+log_change(const struct backend *b, struct health_fsm_change chg)
+{
+    if (!chg.changed)
+        return;
+    log_info("backend %s: %s -> %s (%s)", b->name, health_state_name(chg.from),
+             health_state_name(chg.to), b->health.reason);
+    if (chg.flap)
+        log_warnx("backend %s: flapping: held out for %llus", b->name,
+                  (unsigned long long)(b->health.hold_ms / 1000));
+}
+
 void
 backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
-                     uint64_t rtt_us)
+                     uint64_t rtt_us, uint64_t now_ms)
 {
+    struct backend_table *bt = b->table;
+
     assert(b->peer->inflight > 0);
     b->peer->inflight--;
     if (outcome == BACKEND_FAILED || outcome == BACKEND_TIMEOUT)
@@ -98,4 +189,75 @@ backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
         b->peer->rtt_us = old == 0 ? (uint32_t)sample
                                    : (uint32_t)((old * 7 + sample) / 8);
     }
+    bool changed = b->admin == BACKEND_DRAINING && b->peer->inflight == 0;
+    if (bt->passive && outcome != BACKEND_ABANDONED) {
+        bool ok = outcome == BACKEND_OK;
+        struct health_fsm_change chg = health_fsm_report(
+            &b->health, &bt->hp, HEALTH_PASSIVE, ok,
+            ok ? "ok" : outcome == BACKEND_TIMEOUT ? "response timeout"
+                                                  : "request failed",
+            now_ms);
+        log_change(b, chg);
+        changed |= chg.changed;
+    }
+    if (changed)
+        backend_table_refresh(bt, now_ms);
+}
+
+void
+backend_health_report(struct backend_table *bt, struct backend *b,
+                      const struct backend_check_result *r, uint64_t now_ms)
+{
+    struct health_fsm_change chg = health_fsm_report(
+        &b->health, &bt->hp, HEALTH_ACTIVE, r->pass, r->reason, now_ms);
+    log_change(b, chg);
+    if (r->agent_drain >= 0 && (bool)r->agent_drain != b->agent_drain) {
+        b->agent_drain = r->agent_drain;
+        log_info("backend %s: %s by its health answer (Weir-Drain)", b->name,
+                 b->agent_drain ? "draining" : "drain lifted");
+    }
+    if (r->agent_drain >= 0 && r->agent_weight != b->weight_agent) {
+        b->weight_agent = r->agent_weight;
+        if (b->weight_agent >= 0)
+            log_info("backend %s: weight %d from its health answer "
+                     "(Weir-Weight)", b->name, b->weight_agent);
+    }
+    backend_table_refresh(bt, now_ms);
+}
+
+uint64_t
+backend_check_interval_ms(const struct backend *b)
+{
+    return health_fsm_interval(&b->health, &b->table->hp);
+}
+
+void
+backend_drain(struct backend *b, uint64_t now_ms)
+{
+    if (b->admin == BACKEND_ENABLED) {
+        b->admin = BACKEND_DRAINING;
+        log_info("backend %s: draining (%u in flight)", b->name,
+                 b->peer->inflight);
+    }
+    backend_table_refresh(b->table, now_ms);
+}
+
+void
+backend_enable(struct backend *b, uint64_t now_ms)
+{
+    if (b->admin != BACKEND_ENABLED) {
+        b->admin = BACKEND_ENABLED;
+        log_info("backend %s: enabled", b->name);
+    }
+    backend_table_refresh(b->table, now_ms);
+}
+
+void
+backend_set_weight(struct backend *b, unsigned weight, uint64_t now_ms)
+{
+    if (b->weight_admin != (int)weight) {
+        b->weight_admin = (int)weight;
+        log_info("backend %s: weight %u", b->name, weight);
+    }
+    backend_table_refresh(b->table, now_ms);
 }

@@ -8,6 +8,8 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void
@@ -34,6 +36,64 @@ sock_listen_tcp(const struct sockaddr *sa, socklen_t salen, int backlog,
         int saved = errno;
         close(fd);
         errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Is something accepting on the Unix socket at PATH? */
+static int
+unix_socket_live(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    int saved = errno;
+    close(fd);
+    if (rc == 0)
+        return 1;
+    return saved == ECONNREFUSED || saved == ENOENT ? 0 : -1;
+}
+
+int
+sock_listen_unix(const char *path, int backlog, char *err, size_t errlen)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            return -1;
+        }
+        int live = unix_socket_live(&sun);
+        if (live != 0) {
+            snprintf(err, errlen, live == 1 ? "%s is in use by a running process"
+                                            : "%s: cannot tell whether it is in use",
+                     path);
+            return -1;
+        }
+        unlink(path); /* stale: its process is gone */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* The umask makes the file 0600 from its creation: no window in which
+     * another user could connect. */
+    mode_t old = umask(0177);
+    int rc = bind(fd, (const struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc == -1 || chmod(path, 0600) == -1 || listen(fd, backlog) == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
     return fd;

@@ -180,8 +180,10 @@ static void
 release_backend(struct session *s, enum backend_outcome outcome)
 {
     if (s->inflight) {
-        ev_tstamp rtt = ev_now(s->px->loop) - s->started;
-        backend_inflight_dec(s->backend, outcome, (uint64_t)(rtt * 1e6));
+        ev_tstamp now = ev_now(s->px->loop);
+        backend_inflight_dec(s->backend, outcome,
+                             (uint64_t)((now - s->started) * 1e6),
+                             (uint64_t)(now * 1000.0));
         s->inflight = false;
     }
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "weir/config/config.h"
@@ -16,16 +17,42 @@ static const char yaml[] =
     "backends:\n"
     "  - name: a\n    address: 127.0.0.1:9001\n"
     "  - name: b\n    address: 127.0.0.1:9002\n    weight: 2\n"
-    "  - name: c\n    address: 127.0.0.1:9003\n    weight: 0\n";
+    "  - name: c\n    address: 127.0.0.1:9003\n    weight: 0\n"
+    "load_balancer:\n  health_check:\n    passive: false\n";
+
+/* Health-driven tables: every check or request changes state fast. */
+static const char yaml_health[] =
+    "listeners:\n  - name: http\n    bind: 127.0.0.1:8080\n"
+    "backends:\n"
+    "  - name: a\n    address: 127.0.0.1:9001\n"
+    "  - name: b\n    address: 127.0.0.1:9002\n"
+    "load_balancer:\n  health_check:\n"
+    "    healthy_threshold: 1\n    unhealthy_threshold: 2\n";
+
+static struct cfg *
+load_text(const char *text)
+{
+    struct cfg_errors errs = {0};
+    struct cfg *cfg = cfg_load_string("t.yaml", text, strlen(text), NULL, &errs);
+    assert_int_equal(errs.n, 0);
+    assert_non_null(cfg);
+    return cfg;
+}
 
 static struct cfg *
 load(void)
 {
-    struct cfg_errors errs = {0};
-    struct cfg *cfg = cfg_load_string("t.yaml", yaml, strlen(yaml), NULL, &errs);
-    assert_int_equal(errs.n, 0);
-    assert_non_null(cfg);
-    return cfg;
+    return load_text(yaml);
+}
+
+static void
+check(struct backend_table *bt, struct backend *b, bool pass, uint64_t now)
+{
+    struct backend_check_result r = {
+        .pass = pass, .reason = pass ? "status 200" : "status 500",
+        .agent_drain = 0, .agent_weight = -1,
+    };
+    backend_health_report(bt, b, &r, now);
 }
 
 static void
@@ -33,7 +60,7 @@ test_table_from_cfg(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg);
+    struct backend_table *bt = backend_table_new(cfg, 0);
 
     assert_non_null(bt);
     assert_int_equal(bt->n, 3);
@@ -53,7 +80,7 @@ test_weight_zero_never_picked_and_none_left(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg);
+    struct backend_table *bt = backend_table_new(cfg, 0);
     uint8_t tried[3] = {0};
 
     for (int i = 0; i < 100; i++)
@@ -69,7 +96,7 @@ test_inflight_is_exact(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg);
+    struct backend_table *bt = backend_table_new(cfg, 0);
     struct backend *held[1000];
     uint32_t x = 12345;
 
@@ -84,7 +111,7 @@ test_inflight_is_exact(void **state)
             held[n++] = b;
         } else {
             size_t i = (x >> 8) % n;
-            backend_inflight_dec(held[i], (x & 1) ? BACKEND_OK : BACKEND_FAILED, 100);
+            backend_inflight_dec(held[i], (x & 1) ? BACKEND_OK : BACKEND_FAILED, 100, 0);
             held[i] = held[--n];
         }
         uint32_t expect[3] = {0};
@@ -94,7 +121,7 @@ test_inflight_is_exact(void **state)
             assert_int_equal(bt->peers[i].inflight, expect[i]);
     }
     while (n > 0)
-        backend_inflight_dec(held[--n], BACKEND_ABANDONED, 0);
+        backend_inflight_dec(held[--n], BACKEND_ABANDONED, 0, 0);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(bt->peers[i].inflight, 0);
     assert_true(bt->backends[0].requests_total > 0);
@@ -107,20 +134,128 @@ test_rtt_ewma(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg);
+    struct backend_table *bt = backend_table_new(cfg, 0);
     struct backend *a = &bt->backends[0];
 
     backend_inflight_inc(a);
-    backend_inflight_dec(a, BACKEND_OK, 800);
+    backend_inflight_dec(a, BACKEND_OK, 800, 0);
     assert_int_equal(a->peer->rtt_us, 800);
     backend_inflight_inc(a);
-    backend_inflight_dec(a, BACKEND_OK, 1600);
+    backend_inflight_dec(a, BACKEND_OK, 1600, 0);
     assert_int_equal(a->peer->rtt_us, (800 * 7 + 1600) / 8);
     /* Failures do not feed the response-time average. */
     backend_inflight_inc(a);
-    backend_inflight_dec(a, BACKEND_FAILED, 100000);
+    backend_inflight_dec(a, BACKEND_FAILED, 100000, 0);
     assert_int_equal(a->peer->rtt_us, (800 * 7 + 1600) / 8);
     assert_int_equal(a->failures_total, 1);
+    backend_table_free(bt);
+    cfg_free(cfg);
+}
+
+static void
+test_unknown_backends_serve_until_one_is_healthy(void **state)
+{
+    (void)state;
+    struct cfg *cfg = load_text(yaml_health);
+    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+
+    /* Start-up: nothing checked yet, both are tried. */
+    assert_true(a->peer->eligible && b->peer->eligible);
+    check(bt, a, true, 10);
+    assert_int_equal(a->health.state, HEALTH_HEALTHY);
+    /* Now one is proven: the unknown one waits for its own pass. */
+    assert_true(a->peer->eligible);
+    assert_false(b->peer->eligible);
+    check(bt, b, true, 20);
+    assert_true(b->peer->eligible);
+    backend_table_free(bt);
+    cfg_free(cfg);
+}
+
+static void
+test_passive_failures_eject(void **state)
+{
+    (void)state;
+    struct cfg *cfg = load_text(yaml_health);
+    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+
+    check(bt, a, true, 1);
+    check(bt, b, true, 1);
+    for (int i = 0; i < 2; i++) {
+        backend_inflight_inc(a);
+        backend_inflight_dec(a, BACKEND_FAILED, 0, 100 + (uint64_t)i);
+    }
+    assert_int_equal(a->health.state, HEALTH_UNHEALTHY);
+    assert_false(a->peer->eligible);
+    for (int i = 0; i < 50; i++)
+        assert_ptr_equal(backend_pick(bt, NULL, 0), b);
+    /* A client that went away is no verdict on the backend. */
+    for (int i = 0; i < 5; i++) {
+        backend_inflight_inc(b);
+        backend_inflight_dec(b, BACKEND_ABANDONED, 0, 200);
+    }
+    assert_int_equal(b->health.state, HEALTH_HEALTHY);
+    /* Only an active check brings a back. */
+    backend_inflight_inc(a);
+    backend_inflight_dec(a, BACKEND_OK, 10, 300);
+    assert_false(a->peer->eligible);
+    check(bt, a, true, 400);
+    assert_true(a->peer->eligible);
+    /* Everything down: nothing eligible, and the pick says so. */
+    check(bt, a, false, 500);
+    check(bt, a, false, 501);
+    check(bt, b, false, 500);
+    check(bt, b, false, 501);
+    assert_null(backend_pick(bt, NULL, 0));
+    assert_true(bt->none_eligible);
+    backend_table_free(bt);
+    cfg_free(cfg);
+}
+
+static void
+test_drain_enable_and_weights(void **state)
+{
+    (void)state;
+    struct cfg *cfg = load_text(yaml_health);
+    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+
+    check(bt, a, true, 1);
+    check(bt, b, true, 1);
+    backend_inflight_inc(a);
+    backend_drain(a, 10);
+    assert_false(a->peer->eligible);
+    assert_int_equal(a->admin, BACKEND_DRAINING);
+    assert_string_equal(backend_admin_name(a), "draining");
+    backend_drain(a, 11); /* idempotent */
+    assert_int_equal(a->admin, BACKEND_DRAINING);
+    backend_inflight_dec(a, BACKEND_OK, 10, 20);
+    assert_int_equal(a->admin, BACKEND_DRAINED);
+    assert_string_equal(backend_admin_name(a), "drained");
+    backend_enable(a, 30);
+    assert_true(a->peer->eligible);
+
+    /* The node's own weight, overridden by the operator's. */
+    struct backend_check_result r = {.pass = true, .reason = "status 200",
+                                     .agent_drain = 0, .agent_weight = 7};
+    backend_health_report(bt, a, &r, 40);
+    assert_int_equal(a->peer->weight, 7);
+    backend_set_weight(a, 3, 50);
+    assert_int_equal(a->peer->weight, 3);
+    backend_set_weight(a, 0, 60);
+    assert_false(a->peer->eligible);
+    backend_set_weight(a, 1, 70);
+
+    /* Weir-Drain: 1 drains until an answer without it. */
+    r.agent_drain = 1;
+    backend_health_report(bt, a, &r, 80);
+    assert_false(a->peer->eligible);
+    assert_string_equal(backend_admin_name(a), "drained");
+    r.agent_drain = 0;
+    backend_health_report(bt, a, &r, 90);
+    assert_true(a->peer->eligible);
     backend_table_free(bt);
     cfg_free(cfg);
 }
@@ -133,6 +268,9 @@ main(void)
         cmocka_unit_test(test_weight_zero_never_picked_and_none_left),
         cmocka_unit_test(test_inflight_is_exact),
         cmocka_unit_test(test_rtt_ewma),
+        cmocka_unit_test(test_unknown_backends_serve_until_one_is_healthy),
+        cmocka_unit_test(test_passive_failures_eject),
+        cmocka_unit_test(test_drain_enable_and_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
-/* Runtime backends: identity, configured weight, the exact in-flight count
- * and counters, and the lb_peer snapshot the balancer reads. No I/O. */
+/* Runtime backends: identity, health, drain state, weights, the exact
+ * in-flight count and counters, and the lb_peer snapshot the balancer
+ * reads. No I/O and no clock: time is passed in. */
 #ifndef WEIR_BACKEND_H
 #define WEIR_BACKEND_H
 
@@ -8,15 +9,32 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "weir/health/health_fsm.h"
 #include "weir/lb/lb.h"
 
 struct pool; /* idle upstream connections, owned by the I/O layer */
+struct backend_table;
 
 enum backend_outcome {
     BACKEND_OK,          /* a complete response */
     BACKEND_FAILED,      /* connect failure, reset, bad response */
     BACKEND_TIMEOUT,     /* no (complete) response in time */
     BACKEND_ABANDONED,   /* the client went away first */
+};
+
+/* The operator's say (weirctl drain / enable). */
+enum backend_admin {
+    BACKEND_ENABLED,
+    BACKEND_DRAINING,    /* no new requests; in-flight ones finish */
+    BACKEND_DRAINED,     /* draining and nothing left in flight */
+};
+
+/* One active check's outcome, with what the agent said about itself. */
+struct backend_check_result {
+    bool pass;
+    const char *reason;  /* "status 200", "timeout", "Connection refused" */
+    int agent_drain;     /* Weir-Drain: 1 -> 1, absent -> 0, no answer -> -1 */
+    int agent_weight;    /* Weir-Weight: 0..256, or -1 */
 };
 
 struct backend {
@@ -26,7 +44,16 @@ struct backend {
     socklen_t addrlen;
     size_t index;              /* position in the table and its peers */
     struct lb_peer *peer;      /* the balancer's view, kept in step */
+    struct backend_table *table;
     struct pool *pool;
+
+    struct health_fsm health;
+    enum backend_admin admin;
+    bool agent_drain;          /* the node asked to be drained */
+    unsigned weight_cfg;       /* from the configuration */
+    int weight_admin;          /* set through the admin API, or -1 */
+    int weight_agent;          /* Weir-Weight from the node, or -1 */
+
     uint64_t requests_total;
     uint64_t failures_total;
 };
@@ -36,14 +63,24 @@ struct backend_table {
     struct lb_peer *peers;     /* parallel to backends */
     size_t n;
     struct lb *lb;
+    struct health_fsm_params hp;
+    bool passive;              /* live-traffic failures count */
+    bool none_eligible;        /* last refresh found nothing eligible */
 };
 
-/* Build the table from the configuration. NULL on allocation failure. */
-struct backend_table *backend_table_new(const struct cfg *cfg);
+/* Build the table from the configuration at NOW_MS (every backend starts
+ * UNKNOWN). NULL on allocation failure. */
+struct backend_table *backend_table_new(const struct cfg *cfg, uint64_t now_ms);
 /* backend_table_free(NULL) is a no-op. Pools must be freed before. */
 void backend_table_free(struct backend_table *bt);
 /* By name, or NULL. */
 struct backend *backend_find(struct backend_table *bt, const char *name);
+
+/* Recompute every peer's eligibility and effective weight at NOW_MS, log a
+ * change of "nothing is eligible" once, and tell the balancer when weights
+ * moved. Returns true while some backend is still ramping up (slow start),
+ * so the caller keeps calling it. */
+bool backend_table_refresh(struct backend_table *bt, uint64_t now_ms);
 
 /* Pick a backend for a request, skipping those set in TRIED (n bytes, may
  * be NULL). NULL when none is eligible. */
@@ -53,8 +90,27 @@ struct backend *backend_pick(struct backend_table *bt, const uint8_t *tried,
 /* A request was assigned to B (counted while it is still connecting). */
 void backend_inflight_inc(struct backend *b);
 /* That request ended; call exactly once per backend_inflight_inc.
- * RTT_US feeds least-response-time when the outcome is BACKEND_OK. */
+ * RTT_US feeds least-response-time when the outcome is BACKEND_OK; failures
+ * and timeouts count as passive health failures when enabled. */
 void backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
-                          uint64_t rtt_us);
+                          uint64_t rtt_us, uint64_t now_ms);
+
+/* Feed one active check result (logs every state change). */
+void backend_health_report(struct backend_table *bt, struct backend *b,
+                           const struct backend_check_result *r, uint64_t now_ms);
+/* Milliseconds until B's next active check (before jitter). */
+uint64_t backend_check_interval_ms(const struct backend *b);
+
+/* Operator actions; each refreshes the table. Idempotent. */
+void backend_drain(struct backend *b, uint64_t now_ms);
+void backend_enable(struct backend *b, uint64_t now_ms);
+void backend_set_weight(struct backend *b, unsigned weight, uint64_t now_ms);
+
+/* The weight in force before slow start: admin's, else the agent's, else
+ * the configured one. */
+unsigned backend_base_weight(const struct backend *b);
+/* "enabled", "draining" or "drained" as operators see it (an agent's drain
+ * request shows as draining too). */
+const char *backend_admin_name(const struct backend *b);
 
 #endif

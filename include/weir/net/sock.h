@@ -11,6 +11,12 @@
 int sock_listen_tcp(const struct sockaddr *sa, socklen_t salen, int backlog,
                     char *err, size_t errlen);
 
+/* Bind and listen on the Unix socket PATH with mode 0600. A stale socket
+ * file (nobody accepts on it) is replaced; a live one is an error, as is a
+ * path that exists and is not a socket. Returns the fd or -1 with a
+ * message in ERR. */
+int sock_listen_unix(const char *path, int backlog, char *err, size_t errlen);
+
 /* Accept one connection, non-blocking and close-on-exec, with TCP_NODELAY.
  * Returns the fd or -1 (errno EAGAIN when there is none). */
 int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
