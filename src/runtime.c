@@ -121,10 +121,16 @@ runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
     }
     if (proxy_init(&rt->proxy, loop, cfg, rt->bt, err, errlen) == -1)
         goto fail;
-    if (health_checker_init(&rt->health, loop, cfg, rt->bt) == -1) {
+    if (health_checker_init(&rt->health, loop, cfg, rt->bt) == -1 ||
+        drainer_init(&rt->drainer, &rt->proxy) == -1) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    struct admin_hooks hooks = {.ctx = rt, .reload = NULL};
+    if (admin_init(&rt->admin, loop, cfg, &rt->proxy, &rt->drainer, &hooks,
+                   err, errlen) == -1)
+        goto fail;
+    rt->admin_ready = true;
     rt->proxy.on_drained = on_drained;
     ev_timer_init(&rt->stop_timer, stop_timer_cb, 0., 0.);
     ev_signal_init(&rt->sigterm, stop_cb, SIGTERM);
@@ -147,6 +153,7 @@ runtime_run(struct runtime *rt)
 {
     proxy_start(&rt->proxy);
     health_checker_start(&rt->health);
+    admin_start(&rt->admin);
     log_info("weir %s running: %zu listener(s), %zu backend(s), %s",
              WEIR_VERSION, rt->proxy.nlisteners, rt->bt->n,
              cfg_algorithm_name(rt->cfg->algorithm));
@@ -157,6 +164,10 @@ runtime_run(struct runtime *rt)
 void
 runtime_fini(struct runtime *rt)
 {
+    if (rt->admin_ready)
+        admin_fini(&rt->admin);
+    rt->admin_ready = false;
+    drainer_fini(&rt->drainer);
     health_checker_fini(&rt->health);
     if (rt->bt != NULL) {
         proxy_fini(&rt->proxy);

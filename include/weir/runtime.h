@@ -5,8 +5,11 @@
 #define WEIR_RUNTIME_H
 
 #include <ev.h>
+#include <stdbool.h>
 
+#include "weir/admin/admin.h"
 #include "weir/health/health.h"
+#include "weir/proxy/drain.h"
 #include "weir/proxy/proxy.h"
 
 struct cfg;
@@ -18,6 +21,9 @@ struct runtime {
     struct backend_table *bt;
     struct proxy proxy;
     struct health_checker health;
+    struct drainer drainer;
+    struct admin admin;
+    bool admin_ready;
     ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer stop_timer;       /* connection_draining.timeout after SIGTERM */
     int exit_code;

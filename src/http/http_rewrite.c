@@ -4,9 +4,11 @@
 #include "weir/http/http_rewrite.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "weir/http/http_head.h"
+#include "weir/lb/affinity.h"
 #include "weir/util/buf.h"
 
 static int
@@ -47,11 +49,31 @@ put_forwarded_for(struct buf *out, const struct http_head *h, const char *ip)
     return 0;
 }
 
+/* A Cookie header without cookie NAME; nothing at all when none is left. */
+static int
+put_cookie_without(struct buf *out, const struct http_header *f, const char *name)
+{
+    static const char prefix[] = "Cookie: ";
+    size_t plen = sizeof(prefix) - 1;
+
+    if (buf_reserve(out, plen + f->value.len + 2) == -1)
+        return -1;
+    char *dst = buf_wptr(out) + plen;
+    size_t n = affinity_cookie_strip(f->value.p, f->value.len, name, dst,
+                                     f->value.len);
+    if (n == 0 || n == SIZE_MAX)
+        return n == 0 ? 0 : -1;
+    memcpy(buf_wptr(out), prefix, plen);
+    memcpy(dst + n, "\r\n", 2);
+    out->wpos += plen + n + 2;
+    return 0;
+}
+
 int
 http_rewrite_request(struct buf *out, const struct http_head *h,
                      const struct http_request_ctx *ctx)
 {
-    size_t mark_r = out->rpos, mark_w = out->wpos;
+    size_t mark_r, mark_w;
     bool has_id = false;
 
     buf_compact(out);
@@ -74,6 +96,11 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
             if (f->value.len == 0)
                 continue;
             has_id = true;
+        }
+        if (ctx->strip_cookie != NULL && http_span_ieq(f->name, "cookie")) {
+            if (put_cookie_without(out, f, ctx->strip_cookie) == -1)
+                goto fail;
+            continue;
         }
         if (put_header(out, f) == -1)
             goto fail;

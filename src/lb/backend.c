@@ -236,6 +236,7 @@ backend_drain(struct backend *b, uint64_t now_ms)
 {
     if (b->admin == BACKEND_ENABLED) {
         b->admin = BACKEND_DRAINING;
+        b->drain_started_ms = now_ms;
         log_info("backend %s: draining (%u in flight)", b->name,
                  b->peer->inflight);
     }

@@ -36,6 +36,17 @@ listener_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+void
+listener_adopt(struct listener *l, struct ev_loop *loop, const char *name,
+               int fd)
+{
+    l->fd = fd;
+    l->loop = loop;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    ev_io_init(&l->io, listener_cb, fd, EV_READ);
+    l->paused = true;
+}
+
 int
 listener_open(struct listener *l, struct ev_loop *loop, const char *name,
               const struct sockaddr *sa, socklen_t salen, char *err,
@@ -44,11 +55,7 @@ listener_open(struct listener *l, struct ev_loop *loop, const char *name,
     int fd = sock_listen_tcp(sa, salen, LISTENER_BACKLOG, err, errlen);
     if (fd == -1)
         return -1;
-    l->fd = fd;
-    l->loop = loop;
-    snprintf(l->name, sizeof(l->name), "%s", name);
-    ev_io_init(&l->io, listener_cb, fd, EV_READ);
-    l->paused = true;
+    listener_adopt(l, loop, name, fd);
     return 0;
 }
 

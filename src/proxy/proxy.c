@@ -128,6 +128,39 @@ open_listeners(struct proxy *px, char *err, size_t errlen)
     return 0;
 }
 
+/* Load the affinity keys and every backend's keyed id. */
+static int
+load_affinity(struct proxy *px, char *err, size_t errlen)
+{
+    const struct cfg_affinity *a = &px->cfg->affinity;
+    char why[256];
+
+    px->affinity = a->enabled;
+    if (!a->enabled)
+        return 0;
+    if (affinity_key_load(a->secret_file, &px->aff_keys.current, why,
+                          sizeof(why)) == -1 ||
+        (a->previous_secret_file != NULL &&
+         affinity_key_load(a->previous_secret_file, &px->aff_keys.previous,
+                           why, sizeof(why)) == -1)) {
+        snprintf(err, errlen, "session_affinity: %s", why);
+        return -1;
+    }
+    px->aff_ids = calloc(px->bt->n ? px->bt->n : 1, sizeof(*px->aff_ids));
+    if (px->aff_ids == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < px->bt->n; i++) {
+        if (affinity_backend_ids(&px->aff_keys, px->bt->backends[i].name,
+                                 &px->aff_ids[i]) == -1) {
+            snprintf(err, errlen, "session_affinity: cannot derive ids");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
            struct backend_table *bt, char *err, size_t errlen)
@@ -156,6 +189,8 @@ proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
                   PROXY_POOL_MAX_IDLE, PROXY_POOL_IDLE_SECONDS);
         b->pool = &px->pools[i];
     }
+    if (load_affinity(px, err, errlen) == -1)
+        return -1;
     return open_listeners(px, err, errlen);
 }
 
@@ -203,5 +238,8 @@ proxy_fini(struct proxy *px)
         pool_fini(&px->pools[i]);
     free(px->pools);
     px->pools = NULL;
+    affinity_keys_fini(&px->aff_keys);
+    free(px->aff_ids);
+    px->aff_ids = NULL;
     ev_timer_stop(px->loop, &px->accept_timer);
 }

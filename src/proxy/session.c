@@ -19,6 +19,7 @@
 #include "weir/http/http_msg.h"
 #include "weir/http/http_reply.h"
 #include "weir/http/http_rewrite.h"
+#include "weir/lb/affinity.h"
 #include "weir/lb/backend.h"
 #include "weir/net/listener.h"
 #include "weir/net/sock.h"
@@ -109,6 +110,9 @@ struct session {
     struct upstream *up;
     struct backend *backend;
     bool inflight;                /* backend_inflight_inc without dec yet */
+    struct backend *sticky;       /* named by a valid affinity cookie */
+    bool sticky_fresh;            /* that cookie needs no re-issue */
+    char set_cookie[192];         /* "Set-Cookie: ...\r\n" for the response */
     bool reused;                  /* up came from the pool */
     uint8_t *tried;               /* per backend: failed for this request */
 };
@@ -236,6 +240,8 @@ reset_request(struct session *s)
     s->client_ka = s->close_after = false;
     s->reused = false;
     s->backend = NULL;
+    s->sticky = NULL;
+    s->sticky_fresh = false;
     buf_reset(&s->uout);
     buf_reset(&s->uin);
     if (s->tried != NULL)
@@ -335,6 +341,7 @@ replay_request(struct session *s)
         .client_ip = s->client_ip,
         .proto = s->listener->tls ? "https" : "http",
         .request_id = s->request_id,
+        .strip_cookie = s->px->affinity ? s->px->cfg->affinity.cookie_name : NULL,
     };
     if (http_rewrite_request(&s->uout, h, &ctx) == -1)
         return false;
@@ -387,6 +394,73 @@ make_request_id(struct session *s, const struct http_head *h)
              s->px->boot_id, (unsigned long long)++s->px->next_request_seq);
 }
 
+/* The backend named by a valid affinity cookie in H, if any. */
+static void
+find_sticky(struct session *s, const struct http_head *h)
+{
+    struct proxy *px = s->px;
+    const struct cfg_affinity *a = &px->cfg->affinity;
+    uint64_t now_s = (uint64_t)ev_now(px->loop);
+    struct affinity_cookie c;
+
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (!http_span_ieq(f->name, "cookie") ||
+            affinity_lookup(&px->aff_keys, f->value.p, f->value.len,
+                            a->cookie_name, now_s, &c) == -1)
+            continue;
+        for (size_t b = 0; b < px->bt->n; b++) {
+            if (affinity_match(&c, &px->aff_ids[b])) {
+                s->sticky = &px->bt->backends[b];
+                /* Re-issue under the current key, and before half the ttl
+                 * is gone, so a long session is never re-balanced. */
+                s->sticky_fresh = !c.previous_key &&
+                    (c.expires_at_s - now_s) * 2000 > a->ttl_ms;
+                return;
+            }
+        }
+    }
+}
+
+/* May the sticky backend take this request? While eligible; while
+ * draining, only within sticky_grace of the drain's start. */
+static bool
+sticky_allowed(const struct session *s, const struct backend *b)
+{
+    if (b->peer->eligible)
+        return true;
+    uint64_t now_ms = (uint64_t)(ev_now(s->px->loop) * 1000.0);
+    uint64_t grace = s->px->cfg->draining.sticky_grace_ms;
+    return b->admin == BACKEND_DRAINING && !b->agent_drain &&
+           b->peer->weight > 0 && grace > 0 &&
+           now_ms - b->drain_started_ms < grace &&
+           health_fsm_eligible(&b->health, now_ms);
+}
+
+/* The affinity cookie for the response, when the client needs a new one. */
+static const char *
+set_cookie_for(struct session *s)
+{
+    struct proxy *px = s->px;
+    const struct cfg_affinity *a = &px->cfg->affinity;
+    char value[AFFINITY_VALUE_SIZE];
+    uint64_t now_s = (uint64_t)ev_now(px->loop);
+
+    if (!px->affinity || (s->sticky == s->backend && s->sticky_fresh))
+        return NULL;
+    if (affinity_encode(&px->aff_keys, s->backend->name,
+                        now_s + a->ttl_ms / 1000, value, sizeof(value)) == -1)
+        return NULL;
+    int n = snprintf(s->set_cookie, sizeof(s->set_cookie), "Set-Cookie: ");
+    int m = affinity_set_cookie(s->set_cookie + n, sizeof(s->set_cookie) - (size_t)n - 2,
+                                a->cookie_name, value, a->ttl_ms / 1000,
+                                s->listener->tls);
+    if (m < 0)
+        return NULL;
+    memcpy(s->set_cookie + n + m, "\r\n", 3);
+    return s->set_cookie;
+}
+
 /* A complete head of LEN bytes is at the front of cin. */
 static void
 accept_head(struct session *s, size_t len)
@@ -418,7 +492,10 @@ accept_head(struct session *s, size_t len)
         .client_ip = s->client_ip,
         .proto = s->listener->tls ? "https" : "http",
         .request_id = s->request_id,
+        .strip_cookie = px->affinity ? px->cfg->affinity.cookie_name : NULL,
     };
+    if (px->affinity)
+        find_sticky(s, h);
     buf_reset(&s->uout);
     if (http_rewrite_request(&s->uout, h, &ctx) == -1) {
         reply_error(s, 431, "head too large after rewrite");
@@ -431,7 +508,10 @@ accept_head(struct session *s, size_t len)
     else
         buf_consume(&s->cin, len);
 
-    s->backend = backend_pick(px->bt, NULL, s->client_hash);
+    if (s->sticky != NULL && sticky_allowed(s, s->sticky))
+        s->backend = s->sticky;
+    else
+        s->backend = backend_pick(px->bt, NULL, s->client_hash);
     if (s->backend == NULL) {
         reply_error(s, 503, "no eligible backend");
         return;
@@ -521,6 +601,7 @@ response_head_step(struct session *s)
                      ctx.framing == HTTP_FRAMING_CLOSE;
     ctx.close = s->close_after;
     ctx.keep_alive_10 = s->req.parser.http_minor == 0 && !ctx.close;
+    ctx.extra = set_cookie_for(s);
     s->resp.chunked_out = ctx.framing == HTTP_FRAMING_CHUNKED;
     if (http_rewrite_response(&s->cout, h, &ctx) == -1) {
         upstream_failed(s, "response head too large");
@@ -1158,6 +1239,12 @@ session_kill(struct session *s, const char *reason)
 {
     session_fail(s, reason);
     session_free(s);
+}
+
+struct backend *
+session_backend(const struct session *s)
+{
+    return s->inflight ? s->backend : NULL;
 }
 
 struct session *

@@ -137,7 +137,7 @@ test_request_framing(void **unused)
 static void
 test_request_forwarded(void **unused)
 {
-    struct http_request_ctx c = {"192.0.2.1", "http", "generated"};
+    struct http_request_ctx c = {"192.0.2.1", "http", "generated", NULL};
 
     rewrite_req("GET / HTTP/1.1\r\n"
                 "X-Forwarded-For: 1.1.1.1\r\n"
@@ -484,10 +484,30 @@ test_reply_error_fit(void **unused)
     buf_fini(&out);
 }
 
+/* The affinity cookie leaves the Cookie header; the others stay, and a
+ * header left empty is dropped. */
+static void
+test_request_strips_affinity_cookie(void **unused)
+{
+    struct http_request_ctx c = {"192.0.2.1", "http", "id", "MAGS_SESSION"};
+
+    rewrite_req("GET / HTTP/1.1\r\nHost: a\r\n"
+                "Cookie: a=1; MAGS_SESSION=xyz; b=2\r\n"
+                "Cookie: MAGS_SESSION=only\r\n\r\n",
+                &c,
+                "GET / HTTP/1.1\r\nHost: a\r\n"
+                "Cookie: a=1; b=2\r\n"
+                "X-Forwarded-For: 192.0.2.1\r\n"
+                "X-Forwarded-Proto: http\r\n"
+                "X-Request-Id: id\r\n\r\n");
+    (void)unused;
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_strips_affinity_cookie),
         cmocka_unit_test(test_request_basic),
         cmocka_unit_test(test_request_hop_by_hop),
         cmocka_unit_test(test_request_framing),

@@ -13,6 +13,8 @@ struct http_request_ctx {
     const char *client_ip;      /* appended to X-Forwarded-For */
     const char *proto;          /* "http" or "https" */
     const char *request_id;     /* used when the client sent none */
+    const char *strip_cookie;   /* cookie removed from Cookie headers
+                                 * (the affinity cookie), or NULL */
 };
 
 /* How a response body goes to the client. */

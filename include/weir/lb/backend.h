@@ -49,6 +49,7 @@ struct backend {
 
     struct health_fsm health;
     enum backend_admin admin;
+    uint64_t drain_started_ms; /* when the operator's drain began */
     bool agent_drain;          /* the node asked to be drained */
     unsigned weight_cfg;       /* from the configuration */
     int weight_admin;          /* set through the admin API, or -1 */

@@ -35,6 +35,9 @@ struct listener {
 int listener_open(struct listener *l, struct ev_loop *loop, const char *name,
                   const struct sockaddr *sa, socklen_t salen, char *err,
                   size_t errlen);
+/* Take over an already listening, non-blocking FD (e.g. a Unix socket). */
+void listener_adopt(struct listener *l, struct ev_loop *loop, const char *name,
+                    int fd);
 /* Start accepting (idempotent) and stop (idempotent; keeps the socket). */
 void listener_resume(struct listener *l);
 void listener_pause(struct listener *l);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "weir/http/http_head.h"
+#include "weir/lb/affinity.h"
 
 struct backend_table;
 struct cfg;
@@ -39,6 +40,9 @@ struct proxy {
     uint64_t next_session_id;
     uint64_t next_request_seq;
     char boot_id[17];              /* random prefix of generated request ids */
+    bool affinity;                 /* session_affinity.enabled */
+    struct affinity_keys aff_keys;
+    struct affinity_ids *aff_ids;  /* per backend, same order */
     bool stopping;
     bool accept_paused;            /* at max_connections or out of fds */
     ev_timer accept_timer;         /* resume accepting after EMFILE */

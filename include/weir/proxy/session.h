@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+struct backend;
 struct listener;
 struct proxy;
 struct session;
@@ -21,6 +22,9 @@ void session_stop(struct session *s);
 
 /* Close at once (proxy shutdown). Frees S. */
 void session_kill(struct session *s, const char *reason);
+
+/* The backend S has a request in flight on, or NULL. */
+struct backend *session_backend(const struct session *s);
 
 /* Next session in the proxy's list (for iteration). */
 struct session *session_next(struct session *s);
