@@ -44,8 +44,9 @@ int h_backend_start(struct h_env *env, const char *name, const char *const *args
 int h_backend_add(struct h_env *env, const char *name, int port);
 
 /* Write a configuration: one plain listener on a free port, every started
- * backend, then EXTRA_YAML appended verbatim (top-level keys, may be NULL).
- * Returns 0 or -1; env->weir.port is set. */
+ * backend, the admin socket ENV->dir/admin.sock, then EXTRA_YAML appended
+ * verbatim (top-level keys, may be NULL; when it starts with "admin:" it
+ * replaces the admin block). Returns 0 or -1; env->weir.port is set. */
 int h_write_config(struct h_env *env, const char *extra_yaml);
 /* Start weir on env->config_path and wait until it accepts. 0 or -1. */
 int h_weir_start(struct h_env *env);
@@ -84,6 +85,11 @@ void h_response_fini(struct h_response *r);
  * NULL. */
 const char *h_header(const struct h_response *r, const char *name, char *out,
                      size_t outlen);
+
+/* Connect to the Unix socket PATH (blocking, with timeouts). fd or -1. */
+int h_connect_unix(const char *path);
+/* One request over the Unix socket PATH. 0 or -1. */
+int h_unix_request(const char *path, const char *raw, struct h_response *r);
 
 /* One request on a new connection: send RAW, read one response, close. */
 int h_request(int port, const char *raw, struct h_response *r);
