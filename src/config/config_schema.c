@@ -1,11 +1,14 @@
 /* The configuration schema of DESIGN.md as data: for each key its type,
  * range, default and place in struct cfg (nginx's directive tables, for
  * YAML), plus the rules one key cannot check alone (unique names, an admin
- * TCP listener needs keys, affinity needs its secret). config.c walks it. */
+ * TCP listener needs keys, affinity needs its secret, a certificate matches
+ * its key). config.c walks it. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config_schema.h"
+#include "weir/config/tls_check.h"
 #include "weir/util/addr.h"
 #include "weir/util/log.h"
 
@@ -139,8 +142,38 @@ static const struct cfg_key cert_keys[] = {
     {.name = "key", .kind = CFG_PATH, .flags = CFG_K_REQUIRED | CFG_K_READABLE,
      .offset = offsetof(struct cfg_tls_cert, key)},
 };
+/* A certificate must parse, be valid now and match its key; the error goes
+ * to the file at fault. A file that could not be read (NULL here) was
+ * reported already. */
+static void
+cert_section_check(struct cfg_ctx *ctx, void *base, yaml_node_t *map)
+{
+    const struct cfg_tls_cert *c = base;
+    char err[TLS_CHECK_ERR_MAX];
+    const char *which;
+    yaml_node_t *node;
+    size_t old;
+    int rc;
+
+    if (c->cert == NULL)
+        return;
+    if (c->key != NULL)
+        rc = tls_check_pair(c->cert, c->key, time(NULL), err, sizeof(err));
+    else
+        rc = tls_check_cert(c->cert, time(NULL), err, sizeof(err));
+    if (rc == 0)
+        return;
+    which = rc == TLS_CHECK_KEY ? "key" : "cert";
+    if ((node = cfg_map_get(ctx, map, which)) == NULL)
+        node = map;
+    old = cfg_path_push(ctx, which, 0);
+    cfg_value_error(ctx, node, "%s", err);
+    cfg_path_pop(ctx, old);
+}
+
 static const struct cfg_section cert_section = {
-    KEYS(cert_keys), .size = sizeof(struct cfg_tls_cert)};
+    KEYS(cert_keys), .size = sizeof(struct cfg_tls_cert),
+    .check = cert_section_check};
 
 static const struct cfg_key tls_keys[] = {
     {.name = "certificates", .kind = CFG_LIST, .flags = CFG_K_REQUIRED,

@@ -639,11 +639,16 @@ raw_worker(void *p)
         int c = accept(raw->fd, NULL, NULL);
         if (c == -1)
             continue;
-        raw->accepted++;
         for (int k = 0;; k++) {
             struct pollfd cf = {.fd = c, .events = POLLIN};
-            if (poll(&cf, 1, 2000) <= 0 || recv(c, scratch, sizeof(scratch), 0) <= 0)
+            ssize_t got;
+            if (poll(&cf, 1, 2000) <= 0 || (got = recv(c, scratch, sizeof(scratch), 0)) <= 0)
                 break;
+            /* Weir's health checks are counted apart from proxied traffic. */
+            if (k == 0 && got >= 12 && memcmp(scratch, "GET /health ", 12) == 0)
+                raw->health_checks++;
+            else if (k == 0)
+                raw->accepted++;
             if (raw->keepalive > 0 && k >= raw->keepalive)
                 break; /* the next request on a reused connection dies */
             (void)send(c, raw->reply, strlen(raw->reply), MSG_NOSIGNAL);

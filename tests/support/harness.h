@@ -125,7 +125,9 @@ struct h_raw {
                              * one and close */
     bool accept;
     volatile int stop;
-    volatile int accepted;
+    volatile int accepted;  /* connections whose first request was not
+                             * a health check */
+    volatile int health_checks;
     pthread_t thread;
 };
 int h_raw_start(struct h_raw *raw, const char *reply, bool accept);
