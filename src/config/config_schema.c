@@ -77,8 +77,10 @@ valid_cookie_name(const char *s)
 static const char *
 valid_alpn(const char *s)
 {
-    if (strlen(s) > 255)
-        return "is too long for an ALPN protocol name (at most 255 bytes)";
+    /* Weir speaks HTTP/1.x only: offering h2 would be a lie the client
+     * finds out about after the handshake. */
+    if (strcmp(s, "http/1.1") != 0 && strcmp(s, "http/1.0") != 0)
+        return "is not a protocol weir speaks (http/1.1 or http/1.0)";
     return NULL;
 }
 

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weir/config/config.h"
 #include "weir/lb/backend.h"
 #include "weir/net/listener.h"
+#include "weir/net/tlsctx.h"
 #include "weir/net/upstream.h"
 #include "weir/proxy/session.h"
 #include "weir/util/defs.h"
@@ -23,6 +25,10 @@
 #define PROXY_POOL_IDLE_SECONDS 30.0
 /* Back-off before accepting again after EMFILE/ENFILE. */
 #define PROXY_ACCEPT_RETRY_SECONDS 0.1
+/* How often ticket keys are checked for rotation (tlsctx rotates them
+ * hourly), and how close to expiry a certificate draws a warning. */
+#define PROXY_TLS_TICK_SECONDS 60.0
+#define PROXY_CERT_WARN_SECONDS (14 * 86400)
 
 static void
 pause_accepting(struct proxy *px)
@@ -89,6 +95,31 @@ proxy_session_closed(struct proxy *px)
         px->on_drained(px);
 }
 
+/* Certificates that expire within two weeks deserve a warning at start. */
+static void
+warn_expiry(const char *listener, const struct tlsctx *t)
+{
+    time_t now = time(NULL);
+    for (size_t i = 0; i < tlsctx_cert_count(t); i++) {
+        time_t end = tlsctx_cert_not_after(t, i);
+        if (end - now < PROXY_CERT_WARN_SECONDS)
+            log_warnx("listener %s: certificate %zu expires in %lld day(s)",
+                      listener, i, (long long)((end - now) / 86400));
+    }
+}
+
+static void
+tls_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct proxy *px = container_of(w, struct proxy, tls_timer);
+    (void)loop;
+    (void)revents;
+    for (size_t i = 0; i < px->nlisteners; i++)
+        if (px->tls[i] != NULL && tlsctx_rotate_tickets(px->tls[i], time(NULL)) == -1)
+            log_warnx("listener %s: ticket key rotation failed",
+                      px->listeners[i].name);
+}
+
 static int
 open_listeners(struct proxy *px, char *err, size_t errlen)
 {
@@ -97,19 +128,21 @@ open_listeners(struct proxy *px, char *err, size_t errlen)
 
     px->listeners = calloc(cfg->nlisteners ? cfg->nlisteners : 1,
                            sizeof(*px->listeners));
-    if (px->listeners == NULL) {
+    px->tls = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*px->tls));
+    if (px->listeners == NULL || px->tls == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cfg_listener *cl = &cfg->listeners[i];
         struct listener *l = &px->listeners[i];
-        /* Serving plain HTTP where the operator asked for TLS would be
-         * worse than not starting. */
         if (cl->tls != NULL) {
-            snprintf(err, errlen, "listener %s: TLS termination is not built "
-                     "yet; remove the tls block or wait for it", cl->name);
-            return -1;
+            px->tls[i] = tlsctx_new(cl->tls, time(NULL), why, sizeof(why));
+            if (px->tls[i] == NULL) {
+                snprintf(err, errlen, "listener %s: %s", cl->name, why);
+                return -1;
+            }
+            warn_expiry(cl->name, px->tls[i]);
         }
         if (listener_open(l, px->loop, cl->name,
                           (const struct sockaddr *)&cl->bind.sa, cl->bind.salen,
@@ -121,6 +154,7 @@ open_listeners(struct proxy *px, char *err, size_t errlen)
         px->nlisteners++;
         l->owner = px;
         l->tls = cl->tls != NULL;
+        l->ssl_ctx = px->tls[i] != NULL ? tlsctx_default(px->tls[i]) : NULL;
         l->on_accept = on_accept;
         l->on_error = on_accept_error;
         log_info("listener %s: listening on %s", cl->name, cl->bind.text);
@@ -172,6 +206,8 @@ proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->cfg = cfg;
     px->bt = bt;
     ev_timer_init(&px->accept_timer, accept_timer_cb, 0., 0.);
+    ev_timer_init(&px->tls_timer, tls_timer_cb, PROXY_TLS_TICK_SECONDS,
+                  PROXY_TLS_TICK_SECONDS);
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         snprintf(err, errlen, "no randomness for request ids");
         return -1;
@@ -198,6 +234,7 @@ void
 proxy_start(struct proxy *px)
 {
     resume_accepting(px);
+    ev_timer_start(px->loop, &px->tls_timer);
 }
 
 void
@@ -231,9 +268,15 @@ proxy_fini(struct proxy *px)
         session_kill(px->sessions, "shutdown");
     for (size_t i = 0; i < px->nlisteners; i++)
         listener_close(&px->listeners[i]);
+    /* After the sessions: their SSL objects borrow these contexts. */
+    for (size_t i = 0; px->tls != NULL && px->cfg != NULL && i < px->cfg->nlisteners; i++)
+        tlsctx_free(px->tls[i]);
+    free(px->tls);
+    px->tls = NULL;
     free(px->listeners);
     px->listeners = NULL;
     px->nlisteners = 0;
+    ev_timer_stop(px->loop, &px->tls_timer);
     for (size_t i = 0; px->pools != NULL && i < px->bt->n; i++)
         pool_fini(&px->pools[i]);
     free(px->pools);

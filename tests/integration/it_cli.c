@@ -125,7 +125,7 @@ test_bind_failure_exits_1(void **state)
 }
 
 static void
-test_tls_listener_refused_until_built(void **state)
+test_tls_problems_are_config_errors(void **state)
 {
     (void)state;
     struct h_env env;
@@ -137,15 +137,21 @@ test_tls_listener_refused_until_built(void **state)
     fprintf(f,
             "listeners:\n  - name: https\n    bind: 127.0.0.1:%d\n"
             "    tls:\n      certificates:\n"
-            "        - cert: %s/config/files/server-a.crt\n"
-            "          key: %s/config/files/server-a.key\n"
+            "        - cert: %s/config/files/expired.crt\n"
+            "          key: %s/config/files/expired.key\n"
+            "      alpn: [h2]\n"
             "backends:\n  - name: a\n    address: 127.0.0.1:9\n",
             h_free_port(), WEIR_TEST_DATA, WEIR_TEST_DATA);
     fclose(f);
-    snprintf(args, sizeof(args), "-c '%s'", env.config_path);
-    /* Never plain HTTP where TLS was asked for. */
-    assert_int_equal(run_weir(args, out, sizeof(out)), 1);
-    assert_non_null(strstr(out, "listener https: TLS termination is not built yet"));
+    snprintf(args, sizeof(args), "-t -c '%s'", env.config_path);
+    assert_int_equal(run_weir(args, out, sizeof(out)), 2);
+    char want[512];
+    snprintf(want, sizeof(want), "%s:6:17: ", env.config_path);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "expired on 2001-01-01"));
+    snprintf(want, sizeof(want), "%s:8:14: ", env.config_path);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "is not a protocol weir speaks"));
     h_env_fini(&env);
 }
 
@@ -158,7 +164,7 @@ main(void)
         cmocka_unit_test(test_missing_file_is_exit_2),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_bind_failure_exits_1),
-        cmocka_unit_test(test_tls_listener_refused_until_built),
+        cmocka_unit_test(test_tls_problems_are_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

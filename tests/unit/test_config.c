@@ -194,8 +194,8 @@ assert_full_tls(const struct cfg_tls *tls, const char *files)
                         "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     assert_string_equal(tls->ciphers, "ECDHE+AESGCM");
     assert_int_equal(tls->nalpn, 2);
-    assert_string_equal(tls->alpn[0], "h2");
-    assert_string_equal(tls->alpn[1], "http/1.1");
+    assert_string_equal(tls->alpn[0], "http/1.1");
+    assert_string_equal(tls->alpn[1], "http/1.0");
 }
 
 static void

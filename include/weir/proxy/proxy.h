@@ -16,6 +16,7 @@ struct cfg;
 struct listener;
 struct pool;
 struct session;
+struct tlsctx;
 
 struct proxy_counters {
     uint64_t connections_accepted;
@@ -32,7 +33,9 @@ struct proxy {
     struct backend_table *bt;
     struct pool *pools;            /* one per backend, same order */
     struct listener *listeners;
+    struct tlsctx **tls;           /* per listener; NULL for plain ones */
     size_t nlisteners;
+    ev_timer tls_timer;            /* rotates session ticket keys */
     struct session *sessions;      /* every open client connection */
     size_t nsessions;
     struct http_head head;         /* scratch: a head is parsed and
