@@ -75,6 +75,39 @@ h_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Every process the harness started, so that a test that fails half-way
+ * (cmocka jumps out of it) leaks none past the test program's exit. */
+static pid_t spawned[256];
+static size_t nspawned;
+
+static void
+kill_spawned(void)
+{
+    for (size_t i = 0; i < nspawned; i++)
+        if (spawned[i] > 0 && kill(spawned[i], 0) == 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+}
+
+/* PID was reaped: its number may be reused, never kill it again. */
+static void
+forget(pid_t pid)
+{
+    for (size_t i = 0; i < nspawned; i++)
+        if (spawned[i] == pid)
+            spawned[i] = 0;
+}
+
+static void
+remember(pid_t pid)
+{
+    if (nspawned == 0)
+        atexit(kill_spawned);
+    if (nspawned < sizeof(spawned) / sizeof(spawned[0]))
+        spawned[nspawned++] = pid;
+}
+
 /* fork/exec ARGV with stdout into a pipe (returned in *out_fd, or -1 to
  * send it to the log) and stderr into LOG. */
 static pid_t
@@ -105,6 +138,7 @@ spawn(char *const argv[], const char *log, int *out_fd)
         close(pfd[1]);
         *out_fd = pfd[0];
     }
+    remember(pid);
     return pid;
 }
 
@@ -239,6 +273,7 @@ h_weir_start(struct h_env *env)
     while (h_now_ms() < deadline) {
         int status;
         if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            forget(p->pid);
             p->pid = 0;
             h_dump_log(p);
             return -1;
@@ -262,6 +297,7 @@ h_proc_stop(struct h_proc *p, int sig, int timeout_ms)
     while (h_now_ms() < deadline) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
+            forget(p->pid);
             p->pid = 0;
             if (WIFEXITED(status))
                 return WEXITSTATUS(status);
@@ -271,6 +307,7 @@ h_proc_stop(struct h_proc *p, int sig, int timeout_ms)
     }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &status, 0);
+    forget(p->pid);
     p->pid = 0;
     return -1;
 }

@@ -329,10 +329,14 @@ test_demo_config(void **state)
     struct cfg *cfg = load_ok(DEMO_CONFIG);
     (void)state;
 
-    assert_int_equal(cfg->nlisteners, 1);
+    assert_int_equal(cfg->nlisteners, 2);
     assert_string_equal(cfg->listeners[0].name, "http");
     assert_addr(&cfg->listeners[0].bind, "127.0.0.1:8080", "127.0.0.1:8080");
     assert_null(cfg->listeners[0].tls);
+    assert_string_equal(cfg->listeners[1].name, "https");
+    assert_non_null(cfg->listeners[1].tls);
+    assert_int_equal(cfg->listeners[1].tls->min_version, 13);
+    assert_non_null(strstr(cfg->listeners[1].tls->certs[0].cert, "/certs/server.crt"));
     assert_int_equal(cfg->nbackends, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(cfg->backends[i].name, names[i]);
@@ -349,8 +353,8 @@ test_demo_config(void **state)
     assert_int_equal(cfg->health.status_max, 399);
     assert_true(cfg->health.passive);
     assert_int_equal(cfg->health.slow_start_ms, 30000);
-    assert_false(cfg->affinity.enabled);
-    assert_null(cfg->affinity.secret_file);
+    assert_true(cfg->affinity.enabled);
+    assert_non_null(strstr(cfg->affinity.secret_file, "/certs/affinity.key"));
     assert_null(cfg->affinity.previous_secret_file);
     assert_true(cfg->draining.enabled);
     assert_int_equal(cfg->draining.timeout_ms, 30000);
