@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "weir/admin/admin_auth.h"
+#include "weir/admin/metrics.h"
 #include "weir/config/config.h"
 #include "weir/health/health_fsm.h"
 #include "weir/http/http_head.h"
@@ -48,6 +49,7 @@ struct reply {
     struct buf body;
     struct json_writer w;
     const char *allow;         /* for 405 */
+    const char *content_type;  /* NULL: application/json */
 };
 
 static void
@@ -226,16 +228,41 @@ route_reload(struct admin *ad, struct reply *r)
     }
     buf_reset(&r->body);
     if (ad->hooks.reload(ad->hooks.ctx, &generation, &r->body) == -1) {
+        ad->reloads_failed++;
         r->status = 422;
         return; /* the hook wrote {"errors": [...]} */
     }
     ad->generation = generation;
+    ad->reloads_ok++;
     r->status = 200;
     json_writer_init(&r->w, &r->body);
     json_write_object_begin(&r->w);
     json_write_key(&r->w, "generation");
     json_write_uint(&r->w, generation);
     json_write_object_end(&r->w);
+}
+
+static void
+route_metrics(struct admin *ad, struct reply *r)
+{
+    size_t cap = metrics_size_hint(ad);
+
+    if (r->body.cap < cap) {
+        buf_fini(&r->body);
+        if (buf_init(&r->body, cap) == -1) {
+            r->status = 500;
+            return;
+        }
+    }
+    buf_reset(&r->body);
+    if (metrics_render(&r->body, ad) == -1) {
+        buf_reset(&r->body);
+        json_writer_init(&r->w, &r->body);
+        reply_error(r, 500, "metrics do not fit");
+        return;
+    }
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 /* Dispatch METHOD PATH (query string removed) into R. */
@@ -259,7 +286,7 @@ route(struct admin *ad, struct reply *r, const char *method, const char *path,
         } else if (strcmp(path, "/reload") == 0) {
             route_reload(ad, r);
         } else {
-            reply_error(r, 501, "metrics are not built yet");
+            route_metrics(ad, r);
         }
         return;
     }
@@ -275,7 +302,8 @@ route(struct admin *ad, struct reply *r, const char *method, const char *path,
 static int
 queue_reply(struct admin_conn *c, struct reply *r)
 {
-    if (json_write_finish(&r->w) == -1 && r->status != 422) {
+    if (r->content_type == NULL && json_write_finish(&r->w) == -1 &&
+        r->status != 422) {
         reply_error(r, 500, "response too large");
         if (json_write_finish(&r->w) == -1)
             return -1;
@@ -284,14 +312,16 @@ queue_reply(struct admin_conn *c, struct reply *r)
     if (buf_init(&c->out, body_len + 512) == -1)
         return -1;
     if (buf_printf(&c->out,
-                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                    "Content-Length: %zu\r\n%s%s%sCache-Control: no-store\r\n"
                    "Connection: close\r\n\r\n",
-                   r->status, http_reply_reason(r->status), body_len + 1,
+                   r->status, http_reply_reason(r->status),
+                   r->content_type ? r->content_type : "application/json",
+                   body_len + (r->content_type ? 0 : 1),
                    r->allow ? "Allow: " : "", r->allow ? r->allow : "",
                    r->allow ? "\r\n" : "") == -1 ||
         buf_append(&c->out, buf_rptr(&r->body), body_len) == -1 ||
-        buf_append(&c->out, "\n", 1) == -1)
+        (r->content_type == NULL && buf_append(&c->out, "\n", 1) == -1))
         return -1;
     return 0;
 }

@@ -13,6 +13,11 @@
 #include "weir/config/config.h"
 #include "weir/util/log.h"
 
+const uint64_t backend_latency_bounds_us[BACKEND_LATENCY_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+};
+
 struct backend_table *
 backend_table_new(const struct cfg *cfg, uint64_t now_ms)
 {
@@ -202,6 +207,18 @@ backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
     }
     if (changed)
         backend_table_refresh(bt, now_ms);
+}
+
+void
+backend_record(struct backend *b, unsigned status, uint64_t duration_us)
+{
+    size_t i = 0;
+
+    b->responses[status >= 100 && status < 600 ? status / 100 : 0]++;
+    while (i < BACKEND_LATENCY_BUCKETS && duration_us > backend_latency_bounds_us[i])
+        i++;
+    b->latency[i]++;
+    b->latency_sum_us += duration_us;
 }
 
 void

@@ -93,6 +93,7 @@ struct session {
     size_t head_kept;             /* head left in cin for a replay, or 0 */
     char request_id[64];
     ev_tstamp started;
+    unsigned resp_status;         /* the backend's final status, or 0 */
     bool head_started;
     bool req_is_head;
     bool req_replayable;          /* idempotent and bodiless */
@@ -185,9 +186,14 @@ release_backend(struct session *s, enum backend_outcome outcome)
 {
     if (s->inflight) {
         ev_tstamp now = ev_now(s->px->loop);
-        backend_inflight_dec(s->backend, outcome,
-                             (uint64_t)((now - s->started) * 1e6),
-                             (uint64_t)(now * 1000.0));
+        uint64_t us = (uint64_t)((now - s->started) * 1e6);
+        /* Weir answers for a backend that failed: count what the client
+         * will see. */
+        unsigned status = s->resp_status ? s->resp_status
+                        : outcome == BACKEND_TIMEOUT ? 504
+                        : outcome == BACKEND_FAILED ? 502 : 0;
+        backend_record(s->backend, status, us);
+        backend_inflight_dec(s->backend, outcome, us, (uint64_t)(now * 1000.0));
         s->inflight = false;
     }
 }
@@ -235,6 +241,7 @@ reset_request(struct session *s)
     s->head_kept = 0;
     s->request_id[0] = '\0';
     s->head_started = false;
+    s->resp_status = 0;
     s->req_is_head = s->req_replayable = s->req_done = false;
     s->resp_started = s->resp_head_done = s->resp_done = false;
     s->client_ka = s->close_after = false;
@@ -591,6 +598,7 @@ response_head_step(struct session *s)
             upstream_failed(s, "interim response does not fit");
         return;
     }
+    s->resp_status = h->status;
     http_msg_init(&s->resp, true);
     if (http_msg_start(&s->resp, buf_rptr(&s->uin), end, s->req_is_head) == -1) {
         upstream_failed(s, "parser rejected response head");
@@ -739,6 +747,7 @@ client_write(struct session *s)
             return false;
         }
         buf_consume(&s->cout, (size_t)n);
+        s->px->counters.bytes_out += (uint64_t)n;
         progress = true;
         if (s->tp.ssl == NULL && (size_t)n < len)
             s->c_writable = false;
@@ -803,6 +812,7 @@ client_read_tp(struct session *s)
     ssize_t n = transport_read(&s->tp, buf_wptr(b), room, &drained);
     if (n > 0) {
         b->wpos += (size_t)n;
+        s->px->counters.bytes_in += (uint64_t)n;
         if (drained)
             s->c_readable = false;
         return n;

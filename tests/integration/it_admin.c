@@ -362,6 +362,75 @@ test_drain_timeout_cuts_long_requests(void **state)
     stop(&env);
 }
 
+/* Every sample line's family has HELP and TYPE lines before it. */
+static void
+assert_exposition_well_formed(const char *text)
+{
+    char family[128];
+    const char *line = text;
+    while (*line != '\0') {
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        if (line[0] != '#') {
+            size_t n = strcspn(line, "{ ");
+            assert_true(n < sizeof(family));
+            memcpy(family, line, n);
+            family[n] = '\0';
+            /* Histogram samples belong to the family without the suffix. */
+            char *suffix = strstr(family, "_bucket");
+            if (suffix == NULL && strstr(family, "duration_seconds_") != NULL)
+                suffix = strrchr(family, '_');
+            if (suffix != NULL)
+                *suffix = '\0';
+            char want[160];
+            snprintf(want, sizeof(want), "# TYPE %s ", family);
+            const char *type = strstr(text, want);
+            assert_non_null(type);
+            assert_true(type < line);
+        }
+        line = end + 1;
+    }
+}
+
+static void
+test_metrics(void **state)
+{
+    (void)state;
+    struct h_env env;
+    struct h_response r;
+    char v[128];
+
+    start(&env, 1, NULL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(h_get(env.weir.port, "/", &r), 0);
+        h_response_fini(&r);
+    }
+    assert_int_equal(h_get(env.weir.port, "/?status=503", &r), 0);
+    h_response_fini(&r);
+    assert_int_equal(h_request(env.weir.port, "BAD\r\n\r\n", &r), 0);
+    h_response_fini(&r);
+
+    assert_int_equal(admin("GET", "/metrics", NULL, &r), 200);
+    assert_string_equal(h_header(&r, "Content-Type", v, sizeof(v)),
+                        "text/plain; version=0.0.4; charset=utf-8");
+    assert_exposition_well_formed(r.body);
+    assert_non_null(strstr(r.body, "weir_backend_responses_total{backend=\"agent-1\",class=\"2xx\"} 3\n"));
+    assert_non_null(strstr(r.body, "weir_backend_responses_total{backend=\"agent-1\",class=\"5xx\"} 1\n"));
+    assert_non_null(strstr(r.body, "weir_backend_request_duration_seconds_count{backend=\"agent-1\"} 4\n"));
+    assert_non_null(strstr(r.body, "weir_backend_request_duration_seconds_bucket{backend=\"agent-1\",le=\"+Inf\"} 4\n"));
+    assert_non_null(strstr(r.body, "weir_bad_requests_total 1\n"));
+    /* Five here, plus the harness's readiness probes. */
+    const char *acc = strstr(r.body, "\nweir_client_connections_accepted_total ");
+    assert_non_null(acc);
+    assert_true(atoll(acc + strlen("\nweir_client_connections_accepted_total ")) >= 5);
+    assert_non_null(strstr(r.body, "weir_config_generation 1\n"));
+    assert_non_null(strstr(r.body, "weir_backend_inflight_requests{backend=\"agent-1\"} 0\n"));
+    assert_non_null(strstr(r.body, "weir_backend_drain_state{backend=\"agent-1\",state=\"enabled\"} 1\n"));
+    assert_non_null(strstr(r.body, "weir_build_info{version=\""));
+    h_response_fini(&r);
+    stop(&env);
+}
+
 int
 main(void)
 {
@@ -371,6 +440,7 @@ main(void)
         cmocka_unit_test(test_tcp_roles),
         cmocka_unit_test(test_drain_under_load_loses_nothing),
         cmocka_unit_test(test_drain_timeout_cuts_long_requests),
+        cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ struct admin {
     char socket_path[108];
     struct admin_conn *conns;
     uint64_t generation;
+    uint64_t reloads_ok, reloads_failed;
     ev_tstamp started;
 };
 

@@ -37,6 +37,11 @@ struct backend_check_result {
     int agent_weight;    /* Weir-Weight: 0..256, or -1 */
 };
 
+/* Request duration histogram bounds, in microseconds (1 ms .. 60 s); one
+ * more bucket counts everything above the last bound. */
+#define BACKEND_LATENCY_BUCKETS 15
+extern const uint64_t backend_latency_bounds_us[BACKEND_LATENCY_BUCKETS];
+
 struct backend {
     char *name;
     char addr_text[64];
@@ -57,6 +62,10 @@ struct backend {
 
     uint64_t requests_total;
     uint64_t failures_total;
+    uint64_t responses[6];     /* by status class: [1]..[5] = 1xx..5xx,
+                                * [0] = ended with no response */
+    uint64_t latency[BACKEND_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_us;
 };
 
 struct backend_table {
@@ -95,6 +104,10 @@ void backend_inflight_inc(struct backend *b);
  * and timeouts count as passive health failures when enabled. */
 void backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
                           uint64_t rtt_us, uint64_t now_ms);
+
+/* Account one finished request: its final STATUS (0 = none reached the
+ * client) and how long it took. */
+void backend_record(struct backend *b, unsigned status, uint64_t duration_us);
 
 /* Feed one active check result (logs every state change). */
 void backend_health_report(struct backend_table *bt, struct backend *b,

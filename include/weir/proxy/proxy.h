@@ -25,6 +25,8 @@ struct proxy_counters {
     uint64_t bad_requests;
     uint64_t tls_handshakes;
     uint64_t tls_handshake_failures;
+    uint64_t bytes_in;             /* from clients */
+    uint64_t bytes_out;            /* to clients */
 };
 
 struct proxy {
