@@ -33,7 +33,7 @@ start(struct h_env *env, int nbackends, const char *extra)
 {
     h_env_init(env);
     for (int i = 1; i <= nbackends; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "agent-%d", i);
         assert_int_equal(h_backend_start(env, name, NULL), 0);
     }

@@ -48,7 +48,7 @@ start3(struct h_env *env, char *key_path, size_t key_len)
     snprintf(key_path, key_len, "%s/affinity.key", env->dir);
     write_key(key_path, 1);
     for (int i = 1; i <= 3; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "agent-%d", i);
         assert_int_equal(h_backend_start(env, name, NULL), 0);
     }
