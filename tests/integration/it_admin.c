@@ -235,6 +235,7 @@ test_tcp_roles(void **state)
     assert_int_equal(h_backend_start(&env, "agent-1", NULL), 0);
     assert_int_equal(h_write_config(&env, extra), 0);
     assert_int_equal(h_weir_start(&env), 0);
+    assert_int_equal(h_wait_port(port, 10000), 0);
 
     /* /health needs no key; everything else does. */
     assert_int_equal(tcp_admin(port, "GET", "/health", NULL), 200);

@@ -373,6 +373,21 @@ h_connect(int port)
 }
 
 int
+h_wait_port(int port, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        int fd = h_connect(port);
+        if (fd != -1) {
+            close(fd);
+            return 0;
+        }
+        poll(NULL, 0, 10);
+    }
+    return -1;
+}
+
+int
 h_connect_unix(const char *path)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};

@@ -86,6 +86,9 @@ void h_response_fini(struct h_response *r);
 const char *h_header(const struct h_response *r, const char *name, char *out,
                      size_t outlen);
 
+/* Wait until 127.0.0.1:PORT accepts connections, up to TIMEOUT_MS. 0/-1. */
+int h_wait_port(int port, int timeout_ms);
+
 /* Connect to the Unix socket PATH (blocking, with timeouts). fd or -1. */
 int h_connect_unix(const char *path);
 /* One request over the Unix socket PATH. 0 or -1. */
