@@ -65,10 +65,11 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    struct runtime *rt = w->data;
     (void)loop;
-    (void)w;
     (void)revents;
-    log_info("SIGUSR1: no log file to reopen (logging to stderr)");
+    log_info("SIGUSR1: reopening the access log");
+    accesslog_reopen(&rt->accesslog);
 }
 
 /* Each client connection may hold a backend connection too: raise the soft
@@ -121,6 +122,9 @@ runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
     }
     if (proxy_init(&rt->proxy, loop, cfg, rt->bt, err, errlen) == -1)
         goto fail;
+    if (accesslog_open(&rt->accesslog, cfg->logging.access_log, err, errlen) == -1)
+        goto fail;
+    rt->proxy.accesslog = &rt->accesslog;
     if (health_checker_init(&rt->health, loop, cfg, rt->bt) == -1 ||
         drainer_init(&rt->drainer, &rt->proxy) == -1) {
         snprintf(err, errlen, "out of memory");
@@ -176,6 +180,8 @@ runtime_fini(struct runtime *rt)
         for (size_t i = 0; i < rt->bt->n; i++)
             assert(rt->bt->peers[i].inflight == 0);
     }
+    /* After the sessions, whose last lines it flushes. */
+    accesslog_close(&rt->accesslog);
     ev_signal *sigs[] = {&rt->sigterm, &rt->sigint, &rt->sighup, &rt->sigusr1};
     for (size_t i = 0; i < nitems(sigs); i++)
         ev_signal_stop(rt->loop, sigs[i]);

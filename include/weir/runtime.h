@@ -9,6 +9,7 @@
 
 #include "weir/admin/admin.h"
 #include "weir/health/health.h"
+#include "weir/proxy/accesslog.h"
 #include "weir/proxy/drain.h"
 #include "weir/proxy/proxy.h"
 
@@ -22,6 +23,7 @@ struct runtime {
     struct proxy proxy;
     struct health_checker health;
     struct drainer drainer;
+    struct accesslog accesslog;
     struct admin admin;
     bool admin_ready;
     ev_signal sigterm, sigint, sighup, sigusr1;

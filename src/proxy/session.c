@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weir/config/config.h"
@@ -25,9 +26,11 @@
 #include "weir/net/sock.h"
 #include "weir/net/transport.h"
 #include "weir/net/upstream.h"
+#include "weir/proxy/accesslog.h"
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
 #include "weir/util/defs.h"
+#include "weir/util/json.h"
 #include "weir/util/log.h"
 
 /* Response heads from backends may be larger than client heads. */
@@ -114,6 +117,15 @@ struct session {
     struct backend *sticky;       /* named by a valid affinity cookie */
     bool sticky_fresh;            /* that cookie needs no re-issue */
     char set_cookie[192];         /* "Set-Cookie: ...\r\n" for the response */
+
+    /* For the access log of the current request. */
+    bool log_pending;             /* a head was taken and not logged yet */
+    ev_tstamp t_req, t_connected, t_head;
+    uint64_t req_in, req_out;     /* client bytes while it ran */
+    const char *pick;             /* why this backend */
+    const char *affinity;         /* new, kept, moved; NULL when off */
+    char log_method[16];
+    char log_target[200];
     bool reused;                  /* up came from the pool */
     uint8_t *tried;               /* per backend: failed for this request */
 };
@@ -216,6 +228,110 @@ session_fail(struct session *s, const char *reason)
         s->dead = reason;
 }
 
+/* ISO 8601 / RFC 3339 UTC with milliseconds. */
+static void
+format_time(ev_tstamp t, char *out, size_t len)
+{
+    time_t secs = (time_t)t;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, len - n, ".%03dZ", (int)((t - (double)secs) * 1000.0));
+}
+
+static void
+put_ms(struct json_writer *w, const char *key, ev_tstamp from, ev_tstamp to)
+{
+    char num[32];
+    json_write_key(w, key);
+    if (from <= 0 || to <= 0) {
+        json_write_null(w);
+        return;
+    }
+    int n = snprintf(num, sizeof(num), "%.3f", (to - from) * 1000.0);
+    json_write_raw(w, num, (size_t)n);
+}
+
+/* One access log line for the request that just ended with STATUS (0: no
+ * response reached the client) and END, how it ended. */
+static void
+log_request(struct session *s, unsigned status, const char *end)
+{
+    struct proxy *px = s->px;
+    char line[2048], when[40];
+    struct buf b = {.data = line, .cap = sizeof(line)};
+    struct json_writer w;
+    ev_tstamp now = ev_now(px->loop);
+
+    if (!s->log_pending)
+        return;
+    s->log_pending = false;
+    if (px->accesslog == NULL || !px->accesslog->enabled)
+        return;
+    format_time(now, when, sizeof(when));
+    json_writer_init(&w, &b);
+    json_write_object_begin(&w);
+    json_write_key(&w, "time");
+    json_write_string(&w, when);
+    json_write_key(&w, "client");
+    json_write_string(&w, s->client_ip);
+    json_write_key(&w, "method");
+    json_write_string(&w, s->log_method);
+    json_write_key(&w, "path");
+    json_write_string(&w, s->log_target);
+    json_write_key(&w, "status");
+    json_write_uint(&w, status);
+    json_write_key(&w, "bytes_in");
+    json_write_uint(&w, s->req_in);
+    json_write_key(&w, "bytes_out");
+    json_write_uint(&w, s->req_out);
+    put_ms(&w, "duration_ms", s->t_req, now);
+    put_ms(&w, "connect_ms", s->t_req, s->t_connected);
+    put_ms(&w, "response_head_ms", s->t_req, s->t_head);
+    json_write_key(&w, "backend");
+    if (s->backend != NULL)
+        json_write_string(&w, s->backend->name);
+    else
+        json_write_null(&w);
+    json_write_key(&w, "request_id");
+    json_write_string(&w, s->request_id);
+    if (s->tp.ssl != NULL) {
+        json_write_key(&w, "tls");
+        json_write_string(&w, transport_tls_version(&s->tp));
+    }
+    if (s->affinity != NULL) {
+        json_write_key(&w, "affinity");
+        json_write_string(&w, s->affinity);
+    }
+    json_write_key(&w, "picked_by");
+    if (s->pick != NULL)
+        json_write_string(&w, s->pick);
+    else
+        json_write_null(&w);
+    json_write_key(&w, "end");
+    json_write_string(&w, end);
+    json_write_object_end(&w);
+    if (json_write_finish(&w) == 0)
+        accesslog_write(px->accesslog, buf_rptr(&b), buf_len(&b));
+}
+
+/* How a request answered by Weir itself ended, for the access log. */
+static const char *
+end_for_status(int status)
+{
+    switch (status) {
+    case 504:
+    case 408:
+        return "timeout";
+    case 502:
+        return "backend failed";
+    case 503:
+        return "no backend";
+    default:
+        return "rejected";
+    }
+}
+
 /* Answer STATUS ourselves and close once it is written. */
 static void
 reply_error(struct session *s, int status, const char *why)
@@ -231,6 +347,8 @@ reply_error(struct session *s, int status, const char *why)
         session_fail(s, "reply does not fit");
         return;
     }
+    s->req_out += buf_len(&s->cout);
+    log_request(s, (unsigned)status, end_for_status(status));
     set_state(s, SESSION_REPLY, why);
 }
 
@@ -249,6 +367,9 @@ reset_request(struct session *s)
     s->backend = NULL;
     s->sticky = NULL;
     s->sticky_fresh = false;
+    s->log_pending = false;
+    s->req_in = s->req_out = 0;
+    s->t_connected = s->t_head = 0;
     buf_reset(&s->uout);
     buf_reset(&s->uin);
     if (s->tried != NULL)
@@ -290,6 +411,7 @@ retry_elsewhere(struct session *s, const char *why)
         return;
     }
     s->px->counters.retries++;
+    s->pick = "retry";
     start_upstream(s);
 }
 
@@ -305,6 +427,7 @@ start_upstream(struct session *s)
     if (s->up != NULL) {
         s->reused = true;
         s->u_writable = true;
+        s->t_connected = s->started;
         set_state(s, SESSION_EXCHANGE, "pooled connection");
         return;
     }
@@ -328,6 +451,7 @@ check_connected(struct session *s)
         retry_elsewhere(s, strerror(err));
         return;
     }
+    s->t_connected = ev_now(s->px->loop);
     set_state(s, SESSION_EXCHANGE, "connected");
 }
 
@@ -477,7 +601,18 @@ accept_head(struct session *s, size_t len)
     const char *data = buf_rptr(&s->cin);
 
     int status = http_head_parse_request(h, data, len);
+    s->log_pending = true;
+    s->t_req = ev_now(px->loop);
+    snprintf(s->log_method, sizeof(s->log_method), "%.*s",
+             (int)MIN(h->method.len, sizeof(s->log_method) - 1),
+             h->method.p ? h->method.p : "");
+    snprintf(s->log_target, sizeof(s->log_target), "%.*s",
+             (int)MIN(h->target.len, sizeof(s->log_target) - 1),
+             h->target.p ? h->target.p : "");
     if (status != 0) {
+        /* The head cannot be trusted for an id: a fresh one. */
+        snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
+                 px->boot_id, (unsigned long long)++px->next_request_seq);
         reply_error(s, status, "bad request head");
         return;
     }
@@ -515,10 +650,16 @@ accept_head(struct session *s, size_t len)
     else
         buf_consume(&s->cin, len);
 
-    if (s->sticky != NULL && sticky_allowed(s, s->sticky))
+    if (px->affinity)
+        s->affinity = s->sticky == NULL ? "new" : "moved";
+    if (s->sticky != NULL && sticky_allowed(s, s->sticky)) {
         s->backend = s->sticky;
-    else
+        s->pick = "affinity";
+        s->affinity = "kept";
+    } else {
         s->backend = backend_pick(px->bt, NULL, s->client_hash);
+        s->pick = cfg_algorithm_name(px->cfg->algorithm);
+    }
     if (s->backend == NULL) {
         reply_error(s, 503, "no eligible backend");
         return;
@@ -567,7 +708,9 @@ static bool
 forward_interim(struct session *s, const struct http_head *h, size_t len)
 {
     struct http_response_ctx ctx = {.framing = HTTP_FRAMING_NONE};
-    if (http_rewrite_response(&s->cout, h, &ctx) == -1)
+    /* HTTP/1.0 clients do not know interim responses: swallow them. */
+    if (s->req.parser.http_minor >= 1 &&
+        http_rewrite_response(&s->cout, h, &ctx) == -1)
         return false;
     buf_consume(&s->uin, len);
     return true;
@@ -599,6 +742,7 @@ response_head_step(struct session *s)
         return;
     }
     s->resp_status = h->status;
+    s->t_head = ev_now(s->px->loop);
     http_msg_init(&s->resp, true);
     if (http_msg_start(&s->resp, buf_rptr(&s->uin), end, s->req_is_head) == -1) {
         upstream_failed(s, "parser rejected response head");
@@ -611,10 +755,12 @@ response_head_step(struct session *s)
     ctx.keep_alive_10 = s->req.parser.http_minor == 0 && !ctx.close;
     ctx.extra = set_cookie_for(s);
     s->resp.chunked_out = ctx.framing == HTTP_FRAMING_CHUNKED;
+    size_t queued = buf_len(&s->cout);
     if (http_rewrite_response(&s->cout, h, &ctx) == -1) {
         upstream_failed(s, "response head too large");
         return;
     }
+    s->req_out += buf_len(&s->cout) - queued;
     buf_consume(&s->uin, end);
     if (s->head_kept) {
         buf_consume(&s->cin, s->head_kept);
@@ -630,10 +776,14 @@ response_head_step(struct session *s)
 static void
 finish_exchange(struct session *s)
 {
+    /* A draining backend's connections are not pooled: drain closed its
+     * idle ones and new ones must not take their place. */
     bool reuse = s->req_done && http_msg_keep_alive(&s->resp) &&
-                 buf_len(&s->uout) == 0 && buf_len(&s->uin) == 0 && !s->u_eof;
+                 buf_len(&s->uout) == 0 && buf_len(&s->uin) == 0 && !s->u_eof &&
+                 s->backend->admin == BACKEND_ENABLED && !s->px->stopping;
 
     release_backend(s, BACKEND_OK);
+    log_request(s, s->resp_status, "complete");
     s->up->requests++;
     if (reuse)
         pool_put(s->backend->pool, s->up);
@@ -714,10 +864,12 @@ pump_response(struct session *s)
     }
     if (s->resp_done)
         return false;
-    size_t before = buf_len(&s->uin);
+    size_t before = buf_len(&s->uin), queued = buf_len(&s->cout);
     enum http_msg_rc rc = http_msg_pump(&s->resp, &s->uin, &s->cout);
     if (rc == HTTP_MSG_AGAIN && s->u_eof && buf_len(&s->uin) == 0)
         rc = http_msg_eof(&s->resp, &s->cout);
+    /* Bytes queued for the client by this response (head and body). */
+    s->req_out += buf_len(&s->cout) - queued;
     if (rc == HTTP_MSG_ERROR) {
         upstream_failed(s, s->u_eof ? "closed mid-response" : "malformed response body");
         return false;
@@ -788,7 +940,10 @@ want_client_read(const struct session *s)
         return true;
     case SESSION_CONNECT:
     case SESSION_EXCHANGE:
-        return !s->req_done;
+        /* Also after the request is in: pipelined bytes wait in cin
+         * (bounded), and a client that goes away is noticed at once, so
+         * its backend request is abandoned instead of counted as load. */
+        return true;
     case SESSION_LINGER:
         return true;
     case SESSION_REPLY:
@@ -813,6 +968,7 @@ client_read_tp(struct session *s)
     if (n > 0) {
         b->wpos += (size_t)n;
         s->px->counters.bytes_in += (uint64_t)n;
+        s->req_in += (uint64_t)n;
         if (drained)
             s->c_readable = false;
         return n;
@@ -851,10 +1007,10 @@ client_read(struct session *s)
         break;
     case SESSION_CONNECT:
     case SESSION_EXCHANGE:
-        if (!s->req_done || n == -1) {
-            release_backend(s, BACKEND_ABANDONED);
-            session_fail(s, "client closed mid-request");
-        }
+        /* As nginx does: a client that closes before its response has
+         * abandoned the request (a half-close looks the same). */
+        release_backend(s, BACKEND_ABANDONED);
+        session_fail(s, "client closed mid-request");
         break;
     case SESSION_LINGER:
         session_fail(s, "closed");
@@ -1010,6 +1166,8 @@ session_free(struct session *s)
     struct proxy *px = s->px;
 
     log_debug("session %llu: closed (%s)", (unsigned long long)s->id, s->dead);
+    /* A request cut short: by the client, a timeout, a backend reset. */
+    log_request(s, s->resp_head_done ? s->resp_status : 0, s->dead);
     release_backend(s, BACKEND_ABANDONED);
     drop_upstream(s);
     ev_io_stop(px->loop, &s->rd);

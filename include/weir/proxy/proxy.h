@@ -17,6 +17,7 @@ struct listener;
 struct pool;
 struct session;
 struct tlsctx;
+struct accesslog;
 
 struct proxy_counters {
     uint64_t connections_accepted;
@@ -45,6 +46,7 @@ struct proxy {
     uint64_t next_session_id;
     uint64_t next_request_seq;
     char boot_id[17];              /* random prefix of generated request ids */
+    struct accesslog *accesslog;   /* borrowed from the runtime; may be NULL */
     bool affinity;                 /* session_affinity.enabled */
     struct affinity_keys aff_keys;
     struct affinity_ids *aff_ids;  /* per backend, same order */
