@@ -14,6 +14,7 @@
 #include "weir/lb/backend.h"
 #include "weir/net/tlsctx.h"
 #include "weir/net/upstream.h"
+#include "weir/proxy/accesslog.h"
 #include "weir/proxy/drain.h"
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
@@ -103,6 +104,16 @@ render_globals(struct buf *out, const struct admin *ad)
     rc |= family(out, "weir_drain_cut_requests_total", "counter",
                  "Requests cut because a drain reached connection_draining.timeout.");
     rc |= buf_printf(out, "weir_drain_cut_requests_total %llu\n", ad->drainer->cut_total);
+    if (px->accesslog != NULL && px->accesslog->enabled) {
+        rc |= family(out, "weir_access_log_lines_total", "counter",
+                     "Access log lines queued for writing.");
+        rc |= buf_printf(out, "weir_access_log_lines_total %llu\n",
+                         (unsigned long long)px->accesslog->lines);
+        rc |= family(out, "weir_access_log_dropped_total", "counter",
+                     "Access log lines dropped because the writer fell behind.");
+        rc |= buf_printf(out, "weir_access_log_dropped_total %llu\n",
+                         (unsigned long long)px->accesslog->dropped);
+    }
     return rc == 0 ? 0 : -1;
 }
 
