@@ -14,6 +14,9 @@ RUN apt-get update && \
     useradd --system --no-create-home --shell /usr/sbin/nologin weir
 COPY --from=build /src/build/weir /src/build/weirctl /usr/local/bin/
 COPY conf/weir.yaml /etc/weir/weir.yaml
+# The default configuration names ../certs/: the build's throwaway demo
+# material. Mount your own certificates and key over /etc/certs.
+COPY --from=build /src/certs /etc/certs
 USER weir
 EXPOSE 8080
 STOPSIGNAL SIGTERM
