@@ -1,4 +1,5 @@
-/* Diagnostic log to stderr: one line per event, "TIME LEVEL message".
+/* Diagnostic log to stderr: one logfmt line per event,
+ * time=... level=... msg="...".
  * The level is the only mutable global besides the sink (STYLE 11). */
 #include "weir/util/log.h"
 
@@ -37,29 +38,42 @@ log_level_parse(const char *name, enum log_level *out)
     return -1;
 }
 
+/* The message, then the logfmt line: time=... level=... msg="..." with
+ * quotes, backslashes and control characters escaped, so every line parses
+ * as key=value whatever a message holds. */
 static void
 log_vwrite(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
     int saved = errno;
-    char line[2048];
+    char msg[1536], line[2048];
     struct timeval tv;
     struct tm tm;
-    size_t n;
+    size_t n, m;
 
     if (level > log_threshold)
         return;
+    int w = vsnprintf(msg, sizeof(msg), fmt, ap);
+    m = w < 0 ? 0 : MIN((size_t)w, sizeof(msg) - 1);
+    if (with_errno && m < sizeof(msg) - 1)
+        m += (size_t)snprintf(msg + m, sizeof(msg) - m, ": %s", strerror(saved));
+    m = MIN(m, sizeof(msg) - 1);
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ %s ",
+    n = strftime(line, sizeof(line), "time=%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ level=%s msg=\"",
                           (int)(tv.tv_usec / 1000), level_names[level]);
-    int w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    if (w > 0)
-        n = MIN(n + (size_t)w, sizeof(line) - 1);
-    if (with_errno && n < sizeof(line) - 1)
-        n += (size_t)snprintf(line + n, sizeof(line) - n, ": %s",
-                              strerror(saved));
-    n = MIN(n, sizeof(line) - 2);
+    for (size_t i = 0; i < m && n < sizeof(line) - 8; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c == '"' || c == '\\') {
+            line[n++] = '\\';
+            line[n++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", c);
+        } else {
+            line[n++] = (char)c;
+        }
+    }
+    line[n++] = '"';
     line[n++] = '\n';
     /* One write per line so concurrent writers do not interleave. */
     fwrite(line, 1, n, stderr);
