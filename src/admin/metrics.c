@@ -81,6 +81,10 @@ render_globals(struct buf *out, const struct admin *ad)
                  "Client connections accepted.");
     rc |= buf_printf(out, "weir_client_connections_accepted_total %llu\n",
                      (unsigned long long)c->connections_accepted);
+    rc |= family(out, "weir_client_connections_refused_total", "counter",
+                 "Client connections refused at max_connections.");
+    rc |= buf_printf(out, "weir_client_connections_refused_total %llu\n",
+                     (unsigned long long)c->connections_refused);
     rc |= family(out, "weir_requests_total", "counter",
                  "Request heads received (valid or not).");
     rc |= buf_printf(out, "weir_requests_total %llu\n", (unsigned long long)c->requests);

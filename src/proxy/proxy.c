@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,13 +56,26 @@ on_accept(struct listener *l, int fd, const struct sockaddr_storage *peer,
     struct proxy *px = l->owner;
 
     px->counters.connections_accepted++;
-    session_new(px, l, fd, peer, peerlen);
     if (px->nsessions >= px->cfg->limits.max_connections) {
-        log_warnx("max_connections (%u) reached: not accepting",
-                  px->cfg->limits.max_connections);
-        pause_accepting(px);
-        return false;
+        /* Over the limit: answer at once instead of letting clients pile
+         * up unserved in the backlog. Plain clients get a 503 (best
+         * effort: it fits any socket buffer); TLS ones only the close, as
+         * a handshake costs what is short. */
+        static const char over[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 20\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+            "503 too many conns\r\n";
+        if (!l->tls)
+            (void)send(fd, over, sizeof(over) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
+        px->counters.connections_refused++;
+        if (!px->at_limit)
+            log_warnx("max_connections (%u) reached: refusing new connections",
+                      px->cfg->limits.max_connections);
+        px->at_limit = true;
+        return true;
     }
+    session_new(px, l, fd, peer, peerlen);
     return true;
 }
 
@@ -88,6 +102,10 @@ on_accept_error(struct listener *l, int err)
 void
 proxy_session_closed(struct proxy *px)
 {
+    if (px->at_limit && px->nsessions < px->cfg->limits.max_connections) {
+        px->at_limit = false;
+        log_info("below max_connections again: accepting");
+    }
     if (px->accept_paused && !ev_is_active(&px->accept_timer) &&
         px->nsessions < px->cfg->limits.max_connections)
         resume_accepting(px);

@@ -26,6 +26,7 @@ struct proxy_counters {
     uint64_t bad_requests;
     uint64_t tls_handshakes;
     uint64_t tls_handshake_failures;
+    uint64_t connections_refused;  /* over max_connections */
     uint64_t bytes_in;             /* from clients */
     uint64_t bytes_out;            /* to clients */
 };
@@ -51,7 +52,8 @@ struct proxy {
     struct affinity_keys aff_keys;
     struct affinity_ids *aff_ids;  /* per backend, same order */
     bool stopping;
-    bool accept_paused;            /* at max_connections or out of fds */
+    bool accept_paused;            /* out of descriptors: backing off */
+    bool at_limit;                 /* at max_connections: refusing */
     ev_timer accept_timer;         /* resume accepting after EMFILE */
     void (*on_drained)(struct proxy *px); /* stopping and no session left */
     struct proxy_counters counters;
