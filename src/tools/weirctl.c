@@ -318,7 +318,7 @@ width(const char *s)
     return w;
 }
 
-#define NCOLS 7
+#define NCOLS 8
 
 /* One table row; string cells point into the doc or into NUMS. */
 struct row {
@@ -344,6 +344,8 @@ fill_row(struct row *r, const struct json_value *b)
                  (long long)w);
         r->cell[6] = r->nums[2];
     }
+    /* Why the health is what it is: the reason of its last change. */
+    r->cell[7] = field(b, "health_reason");
 }
 
 /* The status table: text columns left-aligned, numbers right-aligned,
@@ -352,7 +354,8 @@ static int
 print_status(const struct json_value *root)
 {
     static const char *const head[NCOLS] = {
-        "NAME", "ADDRESS", "STATE", "HEALTH", "INFLIGHT", "TOTAL", "WEIGHT"};
+        "NAME", "ADDRESS", "STATE", "HEALTH", "INFLIGHT", "TOTAL", "WEIGHT",
+        "REASON"};
     const struct json_value *backends = json_get(root, "backends");
     size_t n = json_count(backends), wid[NCOLS];
 
@@ -380,13 +383,16 @@ print_status(const struct json_value *root)
     for (i = 0; i <= n; i++) {
         for (size_t k = 0; k < NCOLS; k++) {
             size_t pad = wid[k] - width(rows[i].cell[k]);
-            bool right = k >= 4, last = k + 1 == NCOLS;
+            bool right = k >= 4 && k <= 6, last = k + 1 == NCOLS;
             if (right)
                 printf("%*s", (int)pad, "");
             print_clean(stdout, rows[i].cell[k]);
             if (!right && !last)
                 printf("%*s", (int)pad, "");
-            fputs(last ? "\n" : "  ", stdout);
+            /* No trailing blanks when the last column is empty. */
+            bool empty_next = !last && k + 2 == NCOLS &&
+                              rows[i].cell[k + 1][0] == '\0';
+            fputs(last ? "\n" : empty_next ? "" : "  ", stdout);
         }
     }
     free(rows);

@@ -318,10 +318,10 @@ test_status_table(void **state)
     assert_int_equal(run(f, "-s '%s' status", f->path), 0);
     assert_string_equal(err, "");
     assert_string_equal(out,
-        "NAME               ADDRESS         STATE     HEALTH     INFLIGHT  TOTAL  WEIGHT\n"
-        "agent-1            127.0.0.1:9001  enabled   healthy           3   1234      10\n"
+        "NAME               ADDRESS         STATE     HEALTH     INFLIGHT  TOTAL  WEIGHT  REASON\n"
+        "agent-1            127.0.0.1:9001  enabled   healthy           3   1234      10  200 OK\n"
         "agent-2            127.0.0.1:9002  draining  healthy           2     56       1\n"
-        "agent-long-name-3  [::1]:9003      enabled   unhealthy         0      0    3/10\n");
+        "agent-long-name-3  [::1]:9003      enabled   unhealthy         0      0    3/10  timeout\n");
     assert_string_equal(f->method, "GET");
     assert_string_equal(f->target, "/status");
 }
