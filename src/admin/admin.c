@@ -13,6 +13,7 @@
 
 #include "weir/admin/admin_auth.h"
 #include "weir/admin/metrics.h"
+#include "weir/admin/status_page.h"
 #include "weir/config/config.h"
 #include "weir/health/health_fsm.h"
 #include "weir/http/http_head.h"
@@ -265,6 +266,20 @@ route_metrics(struct admin *ad, struct reply *r)
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The status page: static HTML that polls /status itself. */
+static void
+route_page(struct reply *r)
+{
+    buf_fini(&r->body);
+    if (buf_init(&r->body, status_page_len + 1) == -1 ||
+        buf_append(&r->body, status_page_html, status_page_len) == -1) {
+        r->status = 500;
+        return;
+    }
+    r->status = 200;
+    r->content_type = "text/html; charset=utf-8";
+}
+
 /* Dispatch METHOD PATH (query string removed) into R. */
 static void
 route(struct admin *ad, struct reply *r, const char *method, const char *path,
@@ -273,6 +288,15 @@ route(struct admin *ad, struct reply *r, const char *method, const char *path,
     char name[128], action[32];
     bool get = strcmp(method, "GET") == 0;
 
+    if (strcmp(path, "/") == 0) {
+        if (!get) {
+            r->allow = "GET";
+            reply_error(r, 405, "method not allowed");
+            return;
+        }
+        route_page(r);
+        return;
+    }
     if (strcmp(path, "/health") == 0 || strcmp(path, "/status") == 0 ||
         strcmp(path, "/reload") == 0 || strcmp(path, "/metrics") == 0) {
         const char *want = strcmp(path, "/reload") == 0 ? "POST" : "GET";
@@ -294,7 +318,6 @@ route(struct admin *ad, struct reply *r, const char *method, const char *path,
         route_backend(ad, r, method, name, action, body, body_len);
         return;
     }
-    (void)get;
     reply_error(r, 404, "no such endpoint");
 }
 

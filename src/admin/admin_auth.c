@@ -316,9 +316,12 @@ admin_auth_required(const char *method, const char *path, size_t path_len)
 
     if (q != NULL)
         path_len = (size_t)(q - path);
+    /* /health reveals nothing, and the status page (/) holds no data: it
+     * fetches /status with the key the user types into it. */
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-        return path_is(path, path_len, "/health") ? ADMIN_ROLE_NONE
-                                                  : ADMIN_ROLE_VIEWER;
+        return path_is(path, path_len, "/health") || path_is(path, path_len, "/")
+                   ? ADMIN_ROLE_NONE
+                   : ADMIN_ROLE_VIEWER;
     bool post = strcmp(method, "POST") == 0;
     if (post && path_is(path, path_len, "/reload"))
         return ADMIN_ROLE_ADMIN;

@@ -4,7 +4,9 @@
  * against a running weir, draws the backends' rows with their states
  * (skipped when Chromium is not installed). Chromium cannot reach a Unix
  * socket, so the test relays a loopback TCP port to the admin socket:
- * the page then runs as it does on the socket, without an API key. */
+ * the page then runs as it does on the socket, without an API key. On the
+ * TCP listener the page itself needs no key (it holds no data), the data
+ * does, and the page asks for one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,39 +28,92 @@
 #include "harness.h"
 
 static char sock_path[300];
+static struct h_env env;
+static bool env_live; /* h_env_fini still due: the teardown does it on failure */
+
+#define FAST_CHECKS                                              \
+    "load_balancer:\n  health_check:\n    interval: 200ms\n"     \
+    "    healthy_threshold: 1\n"
 
 static void
-start(struct h_env *env, int nbackends)
+begin(void)
 {
-    h_env_init(env);
+    h_env_init(&env);
+    env_live = true;
+    snprintf(sock_path, sizeof(sock_path), "%s/admin.sock", env.dir);
+}
+
+/* NBACKENDS demo backends and weir, with EXTRA (an admin block first, as
+ * h_write_config wants it, or NULL) before the fast health checks. */
+static void
+launch(int nbackends, const char *extra)
+{
+    char yaml[2048];
     for (int i = 1; i <= nbackends; i++) {
         char name[32];
         snprintf(name, sizeof(name), "agent-%d", i);
-        assert_int_equal(h_backend_start(env, name, NULL), 0);
+        assert_int_equal(h_backend_start(&env, name, NULL), 0);
     }
-    assert_int_equal(h_write_config(env,
-        "load_balancer:\n  health_check:\n    interval: 200ms\n"
-        "    healthy_threshold: 1\n"), 0);
-    assert_int_equal(h_weir_start(env), 0);
-    snprintf(sock_path, sizeof(sock_path), "%s/admin.sock", env->dir);
+    snprintf(yaml, sizeof(yaml), "%s%s", extra ? extra : "", FAST_CHECKS);
+    assert_int_equal(h_write_config(&env, yaml), 0);
+    assert_int_equal(h_weir_start(&env), 0);
+    /* h_weir_start waits for the proxy listener, which weir opens before
+     * the admin socket: wait for that too (it matters under valgrind). */
+    long long deadline = h_now_ms() + 10000;
+    int fd;
+    while ((fd = h_connect_unix(sock_path)) == -1) {
+        assert_true(h_now_ms() < deadline);
+        usleep(20000);
+    }
+    close(fd);
 }
 
 static void
-stop(struct h_env *env)
+start(int nbackends)
 {
-    int rc = h_proc_stop(&env->weir, SIGTERM, 10000);
-    if (rc != 0)
-        h_dump_log(&env->weir);
-    assert_int_equal(rc, 0);
-    h_env_fini(env);
+    begin();
+    launch(nbackends, NULL);
 }
 
-/* GET / on the admin socket, checked for status and framing. */
 static void
-get_page(struct h_response *r)
+stop(void)
+{
+    int rc = h_proc_stop(&env.weir, SIGTERM, 10000);
+    if (rc != 0)
+        h_dump_log(&env.weir);
+    assert_int_equal(rc, 0);
+    env_live = false;
+    h_env_fini(&env);
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    if (env_live)
+        h_env_fini(&env);
+    env_live = false;
+    return 0;
+}
+
+/* One request on the admin socket (RAW) or, with PORT > 0, on the TCP
+ * listener; the response is left in R. */
+static void
+admin_request(int port, const char *raw, struct h_response *r)
+{
+    if (port > 0)
+        assert_int_equal(h_request(port, raw, r), 0);
+    else
+        assert_int_equal(h_unix_request(sock_path, raw, r), 0);
+}
+
+/* GET / (on the socket, or on the TCP listener without a key), checked for
+ * status, type and framing. */
+static void
+get_page(int port, struct h_response *r)
 {
     char ctype[128], clen[32];
-    assert_int_equal(h_unix_request(sock_path, "GET / HTTP/1.1\r\nHost: weir\r\n\r\n", r), 0);
+    admin_request(port, "GET / HTTP/1.1\r\nHost: weir\r\n\r\n", r);
     assert_int_equal(r->status, 200);
     assert_true(r->complete);
     assert_non_null(h_header(r, "Content-Type", ctype, sizeof(ctype)));
@@ -66,6 +121,16 @@ get_page(struct h_response *r)
     assert_non_null(h_header(r, "Content-Length", clen, sizeof(clen)));
     assert_int_equal(strtoull(clen, NULL, 10), r->body_len);
     assert_int_equal(strlen(r->body), r->body_len);
+}
+
+static int
+admin_status(int port, const char *raw)
+{
+    struct h_response r;
+    admin_request(port, raw, &r);
+    int st = r.status;
+    h_response_fini(&r);
+    return st;
 }
 
 static bool
@@ -112,8 +177,7 @@ read_file(const char *path)
 static void
 test_page_self_contained(void **state)
 {
-    struct h_env env;
-    struct h_response r;
+    struct h_response r, r2;
     static const char *const must[] = {
         "<!DOCTYPE html>", "fetch(", "/status", "/metrics", "X-API-Key",
         "sessionStorage", "<noscript>", "textContent", "/backends/", "drain",
@@ -125,8 +189,8 @@ test_page_self_contained(void **state)
     };
     (void)state;
 
-    start(&env, 1);
-    get_page(&r);
+    start(1);
+    get_page(0, &r);
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
         if (strstr(r.body, must[i]) == NULL)
             fail_msg("the page lacks \"%s\"", must[i]);
@@ -139,25 +203,21 @@ test_page_self_contained(void **state)
     assert_true(r.body_len < 16384);
     h_response_fini(&r);
 
-    /* The page carries no data: it is the same with traffic and a drain. */
-    struct h_response r2, d;
-    assert_int_equal(h_unix_request(sock_path,
-        "POST /backends/agent-1/drain HTTP/1.1\r\nHost: weir\r\n\r\n", &d), 0);
-    assert_int_equal(d.status, 200);
-    h_response_fini(&d);
-    get_page(&r);
-    get_page(&r2);
+    /* The page carries no data: it is the same after a drain. */
+    assert_int_equal(admin_status(0, "POST /backends/agent-1/drain HTTP/1.1\r\n"
+                                     "Host: weir\r\n\r\n"), 200);
+    get_page(0, &r);
+    get_page(0, &r2);
     assert_int_equal(r.body_len, r2.body_len);
     assert_memory_equal(r.body, r2.body, r.body_len);
     h_response_fini(&r);
     h_response_fini(&r2);
-    stop(&env);
+    stop();
 }
 
 static void
 test_script_parses(void **state)
 {
-    struct h_env env;
     struct h_response r;
     char js[200], log[200], cmd[600];
     (void)state;
@@ -167,8 +227,8 @@ test_script_parses(void **state)
                       "was not syntax-checked\n");
         skip();
     }
-    start(&env, 1);
-    get_page(&r);
+    start(1);
+    get_page(0, &r);
     const char *open = strstr(r.body, "<script>");
     assert_non_null(open);
     open += strlen("<script>");
@@ -178,14 +238,11 @@ test_script_parses(void **state)
     snprintf(js, sizeof(js), "%s/page.js", env.dir);
     snprintf(log, sizeof(log), "%s/node.log", env.dir);
     write_file(js, open, (size_t)(close - open));
-    snprintf(cmd, sizeof(cmd), "node --check '%s' >'%s' 2>&1", js, log);
-    int rc = system(cmd);
-    if (rc != 0) {
-        char *out = read_file(log);
-        fail_msg("node --check failed on the page's script:\n%s", out);
-    }
     h_response_fini(&r);
-    stop(&env);
+    snprintf(cmd, sizeof(cmd), "node --check '%s' >'%s' 2>&1", js, log);
+    if (system(cmd) != 0)
+        fail_msg("node --check failed on the page's script:\n%s", read_file(log));
+    stop();
 }
 
 /* ---- a loopback TCP port relayed to the admin socket, for Chromium ---- */
@@ -307,27 +364,25 @@ chromium_bin(void)
            : have("chromium-browser") ? "chromium-browser" : NULL;
 }
 
-/* Load the page in headless Chromium, let it poll a few times, and return
- * the DOM it drew (malloc'd). */
+/* Load http://127.0.0.1:PORT/ in headless Chromium, let it poll a few
+ * times (in virtual time), and return the DOM it drew (malloc'd). */
 static char *
-chromium_dom(const struct h_env *env, const char *bin, int port)
+chromium_dom(const char *bin, int port)
 {
     char cmd[1400], out[200], err[200];
-    snprintf(out, sizeof(out), "%s/dom.html", env->dir);
-    snprintf(err, sizeof(err), "%s/chromium.log", env->dir);
+    snprintf(out, sizeof(out), "%s/dom.html", env.dir);
+    snprintf(err, sizeof(err), "%s/chromium.log", env.dir);
     snprintf(cmd, sizeof(cmd),
              "timeout 90 %s --headless --no-sandbox --disable-gpu --disable-quic "
              "--no-first-run --disable-background-networking "
              "--disable-component-update --disable-sync "
              "--user-data-dir='%s/chromium-profile' --virtual-time-budget=4000 "
              "--dump-dom http://127.0.0.1:%d/ >'%s' 2>'%s'",
-             bin, env->dir, port, out, err);
+             bin, env.dir, port, out, err);
     int rc = system(cmd);
     char *dom = read_file(out);
-    if (rc != 0 || dom[0] == '\0') {
-        char *log = read_file(err);
-        fail_msg("chromium failed (status %d):\n%s", rc, log);
-    }
+    if (rc != 0 || dom[0] == '\0')
+        fail_msg("chromium failed (status %d):\n%s", rc, read_file(err));
     return dom;
 }
 
@@ -341,9 +396,7 @@ expect_in(const char *dom, const char *needle)
 static void
 test_chromium_draws_backends(void **state)
 {
-    struct h_env env;
     struct relay rl;
-    struct h_response d;
     const char *bin = chromium_bin();
     (void)state;
 
@@ -352,29 +405,28 @@ test_chromium_draws_backends(void **state)
                       "chromium): the status page was not rendered\n");
         skip();
     }
-    start(&env, 2);
+    start(2);
     /* agent-2 drained (nothing in flight), agent-1 enabled and healthy. */
-    assert_int_equal(h_unix_request(sock_path,
-        "POST /backends/agent-2/drain HTTP/1.1\r\nHost: weir\r\n\r\n", &d), 0);
-    assert_int_equal(d.status, 200);
-    h_response_fini(&d);
+    assert_int_equal(admin_status(0, "POST /backends/agent-2/drain HTTP/1.1\r\n"
+                                     "Host: weir\r\n\r\n"), 200);
     long long deadline = h_now_ms() + 10000;
     for (;;) {
-        assert_int_equal(h_unix_request(sock_path,
-            "GET /status HTTP/1.1\r\nHost: weir\r\n\r\n", &d), 0);
-        bool healthy = strstr(d.body, "\"health\":\"unknown\"") == NULL;
+        struct h_response d;
+        admin_request(0, "GET /status HTTP/1.1\r\nHost: weir\r\n\r\n", &d);
+        bool decided = strstr(d.body, "\"health\":\"unknown\"") == NULL;
         h_response_fini(&d);
-        if (healthy)
+        if (decided)
             break;
         assert_true(h_now_ms() < deadline);
         usleep(50000);
     }
     relay_start(&rl);
-    char *dom = chromium_dom(&env, bin, rl.port);
+    char *dom = chromium_dom(bin, rl.port);
     relay_stop(&rl);
 
     expect_in(dom, "<title>Weir: serving</title>");
-    expect_in(dom, "class=\"b up\"");                   /* connected */
+    expect_in(dom, "<span id=\"conn\" class=\"b up\" role=\"status\">live</span>");
+    expect_in(dom, "<form id=\"keyform\" hidden=\"\">");  /* no key asked */
     expect_in(dom, "<th scope=\"row\">agent-1</th>");
     expect_in(dom, "<th scope=\"row\">agent-2</th>");
     expect_in(dom, "<span class=\"b ok\">enabled</span>");
@@ -384,16 +436,62 @@ test_chromium_draws_backends(void **state)
     expect_in(dom, "aria-label=\"enable agent-2\"");
     expect_in(dom, "<dd id=\"s-algorithm\">least-connections</dd>");
     free(dom);
-    stop(&env);
+    stop();
+}
+
+/* On the TCP listener the page is served without a key (it holds no
+ * data); the data is not, and the page asks for a key. */
+static void
+test_tcp_page_asks_for_key(void **state)
+{
+    char yaml[1024], key_path[200];
+    struct h_response r, u;
+    const char *key = "status-page-viewer-key";
+    (void)state;
+
+    begin();
+    int port = h_free_port();
+    snprintf(key_path, sizeof(key_path), "%s/viewer.key", env.dir);
+    write_file(key_path, key, strlen(key));
+    snprintf(yaml, sizeof(yaml),
+             "admin:\n  socket: %s\n  listen: 127.0.0.1:%d\n  api_keys:\n"
+             "    - key_file: %s\n      role: viewer\n", sock_path, port, key_path);
+    launch(1, yaml);
+    assert_int_equal(h_wait_port(port, 10000), 0);
+
+    get_page(port, &r);
+    get_page(0, &u);
+    assert_int_equal(r.body_len, u.body_len);
+    assert_memory_equal(r.body, u.body, r.body_len);
+    h_response_fini(&r);
+    h_response_fini(&u);
+    assert_int_equal(admin_status(port, "GET /status HTTP/1.1\r\nHost: weir\r\n\r\n"), 401);
+    assert_int_equal(admin_status(port, "GET /metrics HTTP/1.1\r\nHost: weir\r\n\r\n"), 401);
+    assert_int_equal(admin_status(port, "GET /status HTTP/1.1\r\nHost: weir\r\n"
+                                        "X-API-Key: status-page-viewer-key\r\n\r\n"), 200);
+
+    const char *bin = chromium_bin();
+    if (bin == NULL) {
+        print_message("chromium is not installed: the key form was not rendered\n");
+    } else {
+        char *dom = chromium_dom(bin, port);
+        expect_in(dom, "<form id=\"keyform\">");           /* shown */
+        expect_in(dom, "API key needed");
+        if (strstr(dom, "<th scope=\"row\">") != NULL)
+            fail_msg("the page drew backends without a key:\n%s", dom);
+        free(dom);
+    }
+    stop();
 }
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_page_self_contained),
-        cmocka_unit_test(test_script_parses),
-        cmocka_unit_test(test_chromium_draws_backends),
+        cmocka_unit_test_teardown(test_page_self_contained, teardown),
+        cmocka_unit_test_teardown(test_script_parses, teardown),
+        cmocka_unit_test_teardown(test_chromium_draws_backends, teardown),
+        cmocka_unit_test_teardown(test_tcp_page_asks_for_key, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

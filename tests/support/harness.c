@@ -242,6 +242,16 @@ port_accepts(int port)
     return true;
 }
 
+static bool
+unix_accepts(const char *path)
+{
+    int fd = h_connect_unix(path);
+    if (fd == -1)
+        return false;
+    close(fd);
+    return true;
+}
+
 int
 h_weir_start(struct h_env *env)
 {
@@ -270,6 +280,14 @@ h_weir_start(struct h_env *env)
     if (p->pid == -1)
         return -1;
     long long deadline = h_now_ms() + H_START_TIMEOUT_MS * (wrapper ? 3 : 1);
+    char sock[300], text[8192] = "";
+    snprintf(sock, sizeof(sock), "%s/admin.sock", env->dir);
+    FILE *cf = fopen(env->config_path, "r");
+    if (cf != NULL) {
+        text[fread(text, 1, sizeof(text) - 1, cf)] = '\0';
+        fclose(cf);
+    }
+    bool wants_sock = strstr(text, sock) != NULL;
     while (h_now_ms() < deadline) {
         int status;
         if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
@@ -278,7 +296,9 @@ h_weir_start(struct h_env *env)
             h_dump_log(p);
             return -1;
         }
-        if (port_accepts(p->port))
+        /* Ready when the proxy port accepts, and the admin socket too
+         * (it is created just after the listeners). */
+        if (port_accepts(p->port) && (!wants_sock || unix_accepts(sock)))
             return 0;
         poll(NULL, 0, 10);
     }

@@ -133,7 +133,7 @@ static const struct {
     {"GET", "/health?verbose=1", ADMIN_ROLE_NONE},
     {"GET", "/status", ADMIN_ROLE_VIEWER},
     {"GET", "/metrics", ADMIN_ROLE_VIEWER},
-    {"GET", "/", ADMIN_ROLE_VIEWER},
+    {"GET", "/", ADMIN_ROLE_NONE},   /* the status page holds no data */
     {"GET", "/health/", ADMIN_ROLE_VIEWER},
     {"GET", "/healthz", ADMIN_ROLE_VIEWER},
     {"GET", "/nonexistent", ADMIN_ROLE_VIEWER},
