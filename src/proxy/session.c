@@ -228,6 +228,45 @@ session_fail(struct session *s, const char *reason)
         s->dead = reason;
 }
 
+/* ---- Buffers: held only while a request is under way ---- */
+
+/* The client input buffer, allocated on first need. 0 or -1. */
+static int
+ensure_cin(struct session *s)
+{
+    if (s->cin.data != NULL)
+        return 0;
+    return buf_init(&s->cin, s->px->cfg->limits.max_header_bytes);
+}
+
+/* The other three buffers, for an exchange or a reply. 0 or -1. */
+static int
+ensure_exchange_bufs(struct session *s)
+{
+    size_t head = s->px->cfg->limits.max_header_bytes;
+    if ((s->uout.data == NULL &&
+         buf_init(&s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
+        (s->uin.data == NULL && buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1) ||
+        (s->cout.data == NULL &&
+         buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1))
+        return -1;
+    return 0;
+}
+
+/* An idle keep-alive connection keeps no buffer: about 100 KiB less per
+ * connection waiting for its next request. */
+static void
+release_idle_bufs(struct session *s)
+{
+    if (s->state != SESSION_HEAD || buf_len(&s->cin) > 0 ||
+        buf_len(&s->cout) > 0 || s->cin.data == NULL)
+        return;
+    buf_fini(&s->cin);
+    buf_fini(&s->uout);
+    buf_fini(&s->uin);
+    buf_fini(&s->cout);
+}
+
 /* ISO 8601 / RFC 3339 UTC with milliseconds. */
 static void
 format_time(ev_tstamp t, char *out, size_t len)
@@ -341,6 +380,10 @@ reply_error(struct session *s, int status, const char *why)
         s->px->counters.bad_requests++;
     release_backend(s, BACKEND_ABANDONED); /* callers usually did already */
     drop_upstream(s);
+    if (ensure_exchange_bufs(s) == -1) {
+        session_fail(s, "out of memory");
+        return;
+    }
     buf_reset(&s->cout);
     if (http_reply_error(&s->cout, status,
                          s->request_id[0] ? s->request_id : NULL) == -1) {
@@ -617,6 +660,10 @@ accept_head(struct session *s, size_t len)
         return;
     }
     make_request_id(s, h);
+    if (ensure_exchange_bufs(s) == -1) {
+        session_fail(s, "out of memory");
+        return;
+    }
     http_msg_init(&s->req, false);
     if (http_msg_start(&s->req, data, len, false) == -1) {
         reply_error(s, 400, "parser rejected head");
@@ -931,7 +978,8 @@ exchange_step(struct session *s)
 static bool
 want_client_read(const struct session *s)
 {
-    if (s->c_eof || buf_room(&s->cin) == 0)
+    /* An unallocated cin has all its room ahead of it. */
+    if (s->c_eof || (s->cin.data != NULL && buf_room(&s->cin) == 0))
         return false;
     switch (s->state) {
     case SESSION_HANDSHAKE:
@@ -986,6 +1034,10 @@ client_read(struct session *s)
     if (!s->c_readable || !want_client_read(s))
         return false;
     ssize_t n;
+    if (ensure_cin(s) == -1) {
+        session_fail(s, "out of memory");
+        return false;
+    }
     if (s->state == SESSION_LINGER) {
         /* Discard raw bytes: TLS is over once close_notify went out. */
         buf_reset(&s->cin);
@@ -1261,6 +1313,7 @@ step_once(struct session *s)
     if (s->dead)
         return false;
     progress |= client_write(s);
+    release_idle_bufs(s);
     return progress;
 }
 
@@ -1336,16 +1389,10 @@ struct session *
 session_new(struct proxy *px, struct listener *l, int fd,
             const struct sockaddr_storage *peer, socklen_t peerlen)
 {
-    const struct cfg *cfg = px->cfg;
     struct session *s = calloc(1, sizeof(*s));
     (void)peerlen;
 
     if (s == NULL)
-        goto fail;
-    if (buf_init(&s->cin, cfg->limits.max_header_bytes) == -1 ||
-        buf_init(&s->uout, cfg->limits.max_header_bytes + SESSION_REWRITE_SLACK) == -1 ||
-        buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1 ||
-        buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1)
         goto fail;
     if (transport_init(&s->tp, fd, l->ssl_ctx) == -1)
         goto fail;
