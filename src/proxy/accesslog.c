@@ -70,6 +70,19 @@ writer_main(void *arg)
     return NULL;
 }
 
+/* Close the fd, free the buffers and path, and leave AL closed. */
+static void
+release(struct accesslog *al)
+{
+    if (al->fd != -1)
+        close(al->fd);
+    free(al->pending);
+    free(al->writing);
+    free(al->path);
+    memset(al, 0, sizeof(*al));
+    al->fd = -1;
+}
+
 int
 accesslog_open(struct accesslog *al, const char *setting, char *err,
                size_t errlen)
@@ -105,13 +118,7 @@ accesslog_open(struct accesslog *al, const char *setting, char *err,
     al->started = al->enabled = true;
     return 0;
 fail:
-    if (al->fd != -1)
-        close(al->fd);
-    free(al->pending);
-    free(al->writing);
-    free(al->path);
-    memset(al, 0, sizeof(*al));
-    al->fd = -1;
+    release(al);
     return -1;
 }
 
@@ -156,10 +163,5 @@ accesslog_close(struct accesslog *al)
     pthread_join(al->thread, NULL);
     pthread_mutex_destroy(&al->mu);
     pthread_cond_destroy(&al->cond);
-    close(al->fd);
-    free(al->pending);
-    free(al->writing);
-    free(al->path);
-    memset(al, 0, sizeof(*al));
-    al->fd = -1;
+    release(al);
 }

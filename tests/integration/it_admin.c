@@ -255,52 +255,17 @@ test_tcp_roles(void **state)
     stop(&env);
 }
 
-/* A steady load from several threads, counting failures. */
-struct load {
-    int port;
-    volatile int stop;
-    int ok, failed;
-    pthread_mutex_t mu;
-};
-
-static void *
-load_worker(void *p)
-{
-    struct load *ld = p;
-    int i = 0;
-    while (!ld->stop && i < 2000) {
-        struct h_response r;
-        const char *path = (i++ % 3 == 0) ? "/?delay=150" : "/";
-        int rc = h_get(ld->port, path, &r);
-        pthread_mutex_lock(&ld->mu);
-        if (rc == 0 && r.status == 200)
-            ld->ok++;
-        else
-            ld->failed++;
-        pthread_mutex_unlock(&ld->mu);
-        if (rc == 0)
-            h_response_fini(&r);
-    }
-    return NULL;
-}
-
 static void
 test_drain_under_load_loses_nothing(void **state)
 {
     (void)state;
     struct h_env env;
-    struct load ld = {0};
-    pthread_t th[6];
+    struct h_load ld;
 
     start(&env, 3, FAST_CHECKS);
     assert_int_equal(h_wait_log(env.weir.log_path, "unknown -> healthy", 3, 5000), 0);
-    ld.port = env.weir.port;
-    pthread_mutex_init(&ld.mu, NULL);
-    for (int i = 0; i < 6; i++)
-        pthread_create(&th[i], NULL, load_worker, &ld);
-    /* Let the load build up (bounded poll on a counter, not a sleep). */
-    for (int i = 0; i < 500 && ld.ok < 30; i++)
-        poll(NULL, 0, 10);
+    h_load_start(&ld, env.weir.port, 6, "/?delay=150");
+    h_load_wait(&ld, 30);
 
     struct h_response r;
     assert_int_equal(admin("POST", "/backends/agent-2/drain", NULL, &r), 200);
@@ -316,19 +281,13 @@ test_drain_under_load_loses_nothing(void **state)
     assert_true(drained);
     assert_int_equal(backend_field("agent-2", "inflight"), 0);
     /* More load after the drain: none of it reaches agent-2. */
-    int before = ld.ok;
-    for (int i = 0; i < 500 && ld.ok < before + 30; i++)
-        poll(NULL, 0, 10);
+    h_load_wait(&ld, 30);
     assert_int_equal(backend_field("agent-2", "requests_total"), at_drain);
 
     assert_int_equal(admin_status("POST", "/backends/agent-2/enable", NULL), 200);
     long long at_enable = backend_field("agent-2", "requests_total");
-    before = ld.ok;
-    for (int i = 0; i < 500 && ld.ok < before + 60; i++)
-        poll(NULL, 0, 10);
-    ld.stop = 1;
-    for (int i = 0; i < 6; i++)
-        pthread_join(th[i], NULL);
+    h_load_wait(&ld, 60);
+    h_load_stop(&ld);
     assert_true(backend_field("agent-2", "requests_total") > at_enable);
     fprintf(stderr, "drain under load: %d ok, %d failed\n", ld.ok, ld.failed);
     assert_int_equal(ld.failed, 0);

@@ -63,56 +63,18 @@ served(const struct h_proc *b)
     return n;
 }
 
-struct load {
-    int port;
-    volatile int stop;
-    int ok, failed;
-    pthread_mutex_t mu;
-};
-
-static void *
-load_worker(void *p)
-{
-    struct load *ld = p;
-    for (int i = 0; !ld->stop && i < 5000; i++) {
-        struct h_response r;
-        int rc = h_get(ld->port, i % 3 == 0 ? "/?delay=200" : "/", &r);
-        pthread_mutex_lock(&ld->mu);
-        if (rc == 0 && r.status == 200)
-            ld->ok++;
-        else
-            ld->failed++;
-        pthread_mutex_unlock(&ld->mu);
-        if (rc == 0)
-            h_response_fini(&r);
-    }
-    return NULL;
-}
-
-static void
-wait_ok(struct load *ld, int more)
-{
-    int target = ld->ok + more;
-    for (int i = 0; i < 1000 && ld->ok < target; i++)
-        poll(NULL, 0, 10);
-}
-
 static void
 test_drain_wait_restart_enable(void **state)
 {
     (void)state;
     struct h_env env;
-    struct load ld = {0};
-    pthread_t th[6];
+    struct h_load ld;
 
     start(&env, 3, "load_balancer:\n  health_check:\n    interval: 200ms\n"
                    "    healthy_threshold: 1\n");
     assert_int_equal(h_wait_log(env.weir.log_path, "unknown -> healthy", 3, 5000), 0);
-    ld.port = env.weir.port;
-    pthread_mutex_init(&ld.mu, NULL);
-    for (int i = 0; i < 6; i++)
-        pthread_create(&th[i], NULL, load_worker, &ld);
-    wait_ok(&ld, 40);
+    h_load_start(&ld, env.weir.port, 6, "/?delay=200");
+    h_load_wait(&ld, 40);
 
     assert_int_equal(ctl("drain agent-2 --wait --timeout 20"), 0);
     /* Drained means nothing in flight there, and nothing new arrives. */
@@ -122,17 +84,15 @@ test_drain_wait_restart_enable(void **state)
     char *a2 = strstr(out, "\"name\":\"agent-2\"");
     assert_non_null(strstr(a2, "\"state\":\"drained\""));
     assert_true(strstr(a2, "\"inflight\":0") < strstr(a2, "}"));
-    wait_ok(&ld, 60);
+    h_load_wait(&ld, 60);
     assert_int_equal(served(&env.backends[1]), at_drain);
 
     /* The node restarts here; enable brings it back. */
     assert_int_equal(ctl("enable agent-2"), 0);
-    wait_ok(&ld, 60);
+    h_load_wait(&ld, 60);
     assert_true(served(&env.backends[1]) > at_drain);
 
-    ld.stop = 1;
-    for (int i = 0; i < 6; i++)
-        pthread_join(th[i], NULL);
+    h_load_stop(&ld);
     fprintf(stderr, "drain --wait under load: %d ok, %d failed\n", ld.ok, ld.failed);
     assert_int_equal(ld.failed, 0);
 

@@ -773,3 +773,61 @@ h_raw_stop(struct h_raw *raw)
             close(raw->fillers[i]);
     close(raw->fd);
 }
+
+static void *
+load_worker(void *p)
+{
+    struct h_load *ld = p;
+    for (int i = 0; !ld->stop && i < 5000; i++) {
+        struct h_response r;
+        int rc = h_get(ld->port, i % 3 == 0 ? ld->slow_path : "/", &r);
+        pthread_mutex_lock(&ld->mu);
+        if (rc == 0 && r.status == 200)
+            ld->ok++;
+        else
+            ld->failed++;
+        pthread_mutex_unlock(&ld->mu);
+        if (rc == 0)
+            h_response_fini(&r);
+    }
+    return NULL;
+}
+
+void
+h_load_start(struct h_load *ld, int port, int threads, const char *slow_path)
+{
+    memset(ld, 0, sizeof(*ld));
+    ld->port = port;
+    ld->slow_path = slow_path;
+    ld->nthreads = threads > 16 ? 16 : threads;
+    pthread_mutex_init(&ld->mu, NULL);
+    for (int i = 0; i < ld->nthreads; i++)
+        pthread_create(&ld->threads[i], NULL, load_worker, ld);
+}
+
+static int
+load_ok(struct h_load *ld)
+{
+    pthread_mutex_lock(&ld->mu);
+    int n = ld->ok;
+    pthread_mutex_unlock(&ld->mu);
+    return n;
+}
+
+void
+h_load_wait(struct h_load *ld, int more)
+{
+    int target = load_ok(ld) + more;
+    long long deadline = h_now_ms() + 10000;
+    while (load_ok(ld) < target && h_now_ms() < deadline)
+        poll(NULL, 0, 10);
+}
+
+void
+h_load_stop(struct h_load *ld)
+{
+    ld->stop = 1;
+    for (int i = 0; i < ld->nthreads; i++)
+        pthread_join(ld->threads[i], NULL);
+    pthread_mutex_destroy(&ld->mu);
+}

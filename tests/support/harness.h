@@ -111,6 +111,25 @@ typedef void h_response_fn(const struct h_response *r, void *arg);
 int h_parallel_get(int port, const char *path, int total, int concurrency,
                    h_response_fn *cb, void *arg);
 
+/* A steady load of GETs from THREADS threads, one connection per request,
+ * every third request to SLOW_PATH and the others to "/"; answers other
+ * than 200 count as failed. Bounded: each thread stops after 5000
+ * requests or when h_load_stop is called. */
+struct h_load {
+    int port;
+    const char *slow_path;
+    volatile int stop;
+    int ok, failed;
+    pthread_mutex_t mu;
+    pthread_t threads[16];
+    int nthreads;
+};
+void h_load_start(struct h_load *ld, int port, int threads, const char *slow_path);
+/* Wait (up to 10 s) until MORE further requests have succeeded. */
+void h_load_wait(struct h_load *ld, int more);
+/* Stop and join the threads. */
+void h_load_stop(struct h_load *ld);
+
 /* Wait until the file at PATH contains NEEDLE at least COUNT times, up to
  * TIMEOUT_MS. 0 or -1. */
 int h_wait_log(const char *path, const char *needle, int count, int timeout_ms);
