@@ -87,7 +87,7 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct runtime rt;
-    if (runtime_init(&rt, loop, cfg, err, sizeof(err)) == -1) {
+    if (runtime_init(&rt, loop, path, cfg, err, sizeof(err)) == -1) {
         log_errx("%s", err);
         return 1;
     }

@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "weir/config/config.h"
 #include "weir/lb/backend.h"
 #include "weir/util/defs.h"
+#include "weir/proxy/generation.h"
+#include "weir/util/json.h"
 #include "weir/util/log.h"
 
 static void
@@ -45,7 +48,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     log_info("signal %d: graceful stop", w->signum);
-    health_checker_stop(&rt->health);
+    health_checker_stop(rt->health);
     double secs = (double)rt->cfg->draining.timeout_ms / 1000.0;
     ev_timer_set(&rt->stop_timer, secs, 0.);
     ev_timer_start(rt->loop, &rt->stop_timer);
@@ -55,11 +58,36 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    struct runtime *rt = w->data;
+    struct cfg_errors errs = {0};
+    uint64_t generation;
     (void)loop;
-    (void)w;
     (void)revents;
-    log_warnx("SIGHUP: configuration reload is not built yet; keeping the "
-              "running configuration");
+    log_info("SIGHUP: reloading %s", rt->config_path);
+    (void)runtime_reload(rt, &generation, &errs); /* it logs the outcome */
+    cfg_errors_fini(&errs);
+}
+
+/* POST /reload: the errors go back as {"errors": ["FILE:LINE:COL: ...", ...]}. */
+static int
+admin_reload_hook(void *ctx, uint64_t *generation, struct buf *errors_json)
+{
+    struct runtime *rt = ctx;
+    struct cfg_errors errs = {0};
+    int rc = runtime_reload(rt, generation, &errs);
+    if (rc == -1) {
+        struct json_writer w;
+        json_writer_init(&w, errors_json);
+        json_write_object_begin(&w);
+        json_write_key(&w, "errors");
+        json_write_array_begin(&w);
+        for (size_t i = 0; i < errs.n; i++)
+            json_write_string(&w, errs.msgs[i]);
+        json_write_array_end(&w);
+        json_write_object_end(&w);
+    }
+    cfg_errors_fini(&errs);
+    return rc;
 }
 
 static void
@@ -75,8 +103,8 @@ usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
 /* Each client connection may hold a backend connection too: raise the soft
  * descriptor limit to what max_connections needs (as HAProxy does), and
  * say so when the hard limit is lower. */
-static void
-raise_fd_limit(const struct cfg *cfg)
+void
+runtime_raise_fd_limit(const struct cfg *cfg)
 {
     struct rlimit rl;
     rlim_t want = (rlim_t)cfg->limits.max_connections * 2 + 64;
@@ -104,33 +132,44 @@ raise_fd_limit(const struct cfg *cfg)
 }
 
 int
-runtime_init(struct runtime *rt, struct ev_loop *loop, struct cfg *cfg,
-             char *err, size_t errlen)
+runtime_init(struct runtime *rt, struct ev_loop *loop, const char *path,
+             struct cfg *cfg, char *err, size_t errlen)
 {
     memset(rt, 0, sizeof(*rt));
     rt->loop = loop;
+    rt->config_path = path;
     rt->cfg = cfg;
     log_set_level((enum log_level)cfg->logging.level);
-    raise_fd_limit(cfg);
+    runtime_raise_fd_limit(cfg);
     if (cfg->workers != 1)
         log_warnx("workers: %u requested; this build runs one event loop",
                   cfg->workers);
-    rt->bt = backend_table_new(cfg, (uint64_t)(ev_now(loop) * 1000.0));
-    if (rt->bt == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+    struct generation *gen = generation_new(cfg, 1, time(NULL), err, errlen);
+    if (gen == NULL) {
+        cfg_free(cfg);
+        rt->cfg = NULL;
+        return -1;
     }
-    if (proxy_init(&rt->proxy, loop, cfg, rt->bt, err, errlen) == -1)
+    rt->bt = backend_table_new(cfg, NULL, (uint64_t)(ev_now(loop) * 1000.0));
+    if (rt->bt == NULL) {
+        generation_unref(gen);
+        rt->cfg = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rt->proxy_ready = true;
+    if (proxy_init(&rt->proxy, loop, gen, rt->bt, err, errlen) == -1)
         goto fail;
     if (accesslog_open(&rt->accesslog, cfg->logging.access_log, err, errlen) == -1)
         goto fail;
     rt->proxy.accesslog = &rt->accesslog;
-    if (health_checker_init(&rt->health, loop, cfg, rt->bt) == -1 ||
-        drainer_init(&rt->drainer, &rt->proxy) == -1) {
+    rt->health = health_checker_new(loop, cfg, rt->bt);
+    if (rt->health == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    struct admin_hooks hooks = {.ctx = rt, .reload = NULL};
+    drainer_init(&rt->drainer, &rt->proxy);
+    struct admin_hooks hooks = {.ctx = rt, .reload = admin_reload_hook};
     if (admin_init(&rt->admin, loop, cfg, &rt->proxy, &rt->drainer, &hooks,
                    err, errlen) == -1)
         goto fail;
@@ -156,7 +195,7 @@ int
 runtime_run(struct runtime *rt)
 {
     proxy_start(&rt->proxy);
-    health_checker_start(&rt->health);
+    health_checker_start(rt->health);
     admin_start(&rt->admin);
     log_info("weir %s running: %zu listener(s), %zu backend(s), %s",
              WEIR_VERSION, rt->proxy.nlisteners, rt->bt->n,
@@ -171,15 +210,18 @@ runtime_fini(struct runtime *rt)
     if (rt->admin_ready)
         admin_fini(&rt->admin);
     rt->admin_ready = false;
-    drainer_fini(&rt->drainer);
-    health_checker_fini(&rt->health);
-    if (rt->bt != NULL) {
+    health_checker_free(rt->health);
+    rt->health = NULL;
+    if (rt->proxy_ready) {
         proxy_fini(&rt->proxy);
         /* Every request has ended, so every in-flight count must be back
          * at zero: a cheap check of the accounting on every exit. */
         for (size_t i = 0; i < rt->bt->n; i++)
             assert(rt->bt->peers[i].inflight == 0);
     }
+    rt->proxy_ready = false;
+    /* After the sessions: drain deadlines hold removed backends. */
+    drainer_fini(&rt->drainer);
     /* After the sessions, whose last lines it flushes. */
     accesslog_close(&rt->accesslog);
     ev_signal *sigs[] = {&rt->sigterm, &rt->sigint, &rt->sighup, &rt->sigusr1};
@@ -188,6 +230,5 @@ runtime_fini(struct runtime *rt)
     ev_timer_stop(rt->loop, &rt->stop_timer);
     backend_table_free(rt->bt);
     rt->bt = NULL;
-    cfg_free(rt->cfg);
-    rt->cfg = NULL;
+    rt->cfg = NULL; /* freed with its generation by proxy_fini */
 }

@@ -145,7 +145,7 @@ route_status(struct admin *ad, struct reply *r)
     json_write_key(w, "backends");
     json_write_array_begin(w);
     for (size_t i = 0; i < bt->n; i++)
-        write_backend(w, &bt->backends[i]);
+        write_backend(w, bt->backends[i]);
     json_write_array_end(w);
     json_write_object_end(w);
 }
@@ -228,13 +228,11 @@ route_reload(struct admin *ad, struct reply *r)
         return;
     }
     buf_reset(&r->body);
+    /* The hook counts the outcome (SIGHUP reloads count too). */
     if (ad->hooks.reload(ad->hooks.ctx, &generation, &r->body) == -1) {
-        ad->reloads_failed++;
         r->status = 422;
         return; /* the hook wrote {"errors": [...]} */
     }
-    ad->generation = generation;
-    ad->reloads_ok++;
     r->status = 200;
     json_writer_init(&r->w, &r->body);
     json_write_object_begin(&r->w);
@@ -586,6 +584,45 @@ admin_init(struct admin *ad, struct ev_loop *loop, const struct cfg *cfg,
 fail:
     admin_fini(ad);
     return -1;
+}
+
+int
+admin_reload_prepare(struct admin *ad, const struct cfg *cfg,
+                     struct admin_keys **keys, char *err, size_t errlen)
+{
+    char why[256];
+
+    (void)ad;
+    *keys = NULL;
+    if (cfg->admin.listen.text == NULL)
+        return 0;
+    *keys = admin_keys_load(&cfg->admin, why, sizeof(why));
+    if (*keys == NULL) {
+        snprintf(err, errlen, "admin api keys: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static bool
+same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+void
+admin_reload_commit(struct admin *ad, const struct cfg *cfg,
+                    struct admin_keys *keys)
+{
+    /* The admin listeners stay as they were opened: the request that asked
+     * for this reload may be on one of them. */
+    if (!same_text(cfg->admin.listen.text, ad->cfg->admin.listen.text) ||
+        !same_text(cfg->admin.socket, ad->cfg->admin.socket))
+        log_warnx("reload: admin.listen and admin.socket changes take effect "
+                  "at the next restart");
+    admin_keys_free(ad->keys);
+    ad->keys = keys;
+    ad->cfg = cfg;
 }
 
 void

@@ -129,7 +129,7 @@ render_certificates(struct buf *out, const struct admin *ad)
     int rc = family(out, "weir_tls_certificate_expiry_seconds", "gauge",
                     "Seconds until each listener certificate's notAfter.");
     for (size_t i = 0; rc == 0 && i < px->nlisteners; i++) {
-        const struct tlsctx *t = px->tls[i];
+        const struct tlsctx *t = proxy_listener_tls(px, i);
         for (size_t c = 0; t != NULL && rc == 0 && c < tlsctx_cert_count(t); c++) {
             rc |= buf_printf(out, "weir_tls_certificate_expiry_seconds{listener=\"");
             rc |= put_label(out, px->listeners[i].name);
@@ -146,7 +146,7 @@ render_certificates(struct buf *out, const struct admin *ad)
         if (family(out, name, type, help) == -1)                           \
             return -1;                                                      \
         for (size_t i_ = 0; i_ < (bt)->n; i_++) {                           \
-            const struct backend *b = &(bt)->backends[i_];                  \
+            const struct backend *b = (bt)->backends[i_];                  \
             if (backend_sample(out, name, b, extra, (expr)) == -1)          \
                 return -1;                                                  \
         }                                                                   \
@@ -160,7 +160,7 @@ render_histogram(struct buf *out, const struct backend_table *bt)
                "Time from choosing the backend to the end of its response.") == -1)
         return -1;
     for (size_t i = 0; i < bt->n; i++) {
-        const struct backend *b = &bt->backends[i];
+        const struct backend *b = bt->backends[i];
         unsigned long long cum = 0;
         char le[48];
         for (size_t k = 0; k <= BACKEND_LATENCY_BUCKETS; k++) {
@@ -197,15 +197,15 @@ render_health(struct buf *out, const struct backend_table *bt)
     for (size_t i = 0; i < bt->n; i++)
         for (size_t s = 0; s < nitems(states); s++) {
             snprintf(extra, sizeof(extra), "state=\"%s\"", states[s]);
-            if (backend_sample(out, "weir_backend_health", &bt->backends[i], extra,
-                               bt->backends[i].health.state == (enum health_state)s) == -1)
+            if (backend_sample(out, "weir_backend_health", bt->backends[i], extra,
+                               bt->backends[i]->health.state == (enum health_state)s) == -1)
                 return -1;
         }
     if (family(out, "weir_backend_health_last_change", "gauge",
                "1, labelled with the reason of the backend's last health change.") == -1)
         return -1;
     for (size_t i = 0; i < bt->n; i++) {
-        const struct backend *b = &bt->backends[i];
+        const struct backend *b = bt->backends[i];
         if (buf_printf(out, "weir_backend_health_last_change{backend=\"") == -1 ||
             put_label(out, b->name) == -1 || buf_printf(out, "\",reason=\"") == -1 ||
             put_label(out, b->health.reason) == -1 || buf_printf(out, "\"} 1\n") == -1)
@@ -214,8 +214,8 @@ render_health(struct buf *out, const struct backend_table *bt)
     BACKEND_FAMILY(out, bt, "weir_backend_health_checks_total", "counter",
                    "Active health checks by result.", "result=\"pass\"", b->health.passes);
     for (size_t i = 0; i < bt->n; i++)
-        if (backend_sample(out, "weir_backend_health_checks_total", &bt->backends[i],
-                           "result=\"fail\"", bt->backends[i].health.fails) == -1)
+        if (backend_sample(out, "weir_backend_health_checks_total", bt->backends[i],
+                           "result=\"fail\"", bt->backends[i]->health.fails) == -1)
             return -1;
     BACKEND_FAMILY(out, bt, "weir_backend_passive_failures_total", "counter",
                    "Live requests that counted as health failures.", NULL,
@@ -228,8 +228,8 @@ render_health(struct buf *out, const struct backend_table *bt)
     for (size_t i = 0; i < bt->n; i++)
         for (size_t d = 0; d < nitems(drains); d++) {
             snprintf(extra, sizeof(extra), "state=\"%s\"", drains[d]);
-            if (backend_sample(out, "weir_backend_drain_state", &bt->backends[i], extra,
-                               strcmp(backend_admin_name(&bt->backends[i]), drains[d]) == 0) == -1)
+            if (backend_sample(out, "weir_backend_drain_state", bt->backends[i], extra,
+                               strcmp(backend_admin_name(bt->backends[i]), drains[d]) == 0) == -1)
                 return -1;
         }
     return 0;
@@ -248,8 +248,8 @@ render_backends(struct buf *out, const struct backend_table *bt)
     for (size_t i = 0; i < bt->n; i++)
         for (size_t k = 0; k < nitems(classes); k++) {
             snprintf(extra, sizeof(extra), "class=\"%s\"", classes[k]);
-            if (backend_sample(out, "weir_backend_responses_total", &bt->backends[i],
-                               extra, bt->backends[i].responses[k]) == -1)
+            if (backend_sample(out, "weir_backend_responses_total", bt->backends[i],
+                               extra, bt->backends[i]->responses[k]) == -1)
                 return -1;
         }
     BACKEND_FAMILY(out, bt, "weir_backend_requests_total", "counter",

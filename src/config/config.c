@@ -744,10 +744,7 @@ out:
     return cfg;
 }
 
-static void cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
-    WEIR_PRINTF(2, 3);
-
-static void
+void
 cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
 {
     char **msgs;

@@ -270,9 +270,9 @@ health_checker_init(struct health_checker *hc, struct ev_loop *loop,
         return -1;
     for (size_t i = 0; i < hc->n; i++) {
         struct health_check *c = &hc->checks[i];
-        const struct backend *b = &bt->backends[i];
+        const struct backend *b = bt->backends[i];
         c->hc = hc;
-        c->backend = &bt->backends[i];
+        c->backend = bt->backends[i];
         c->fd = -1;
         ev_init(&c->timer, check_timer_cb);
         ev_init(&c->io, check_io_cb);
@@ -315,4 +315,27 @@ health_checker_fini(struct health_checker *hc)
     health_checker_stop(hc);
     free(hc->checks);
     hc->checks = NULL;
+}
+
+struct health_checker *
+health_checker_new(struct ev_loop *loop, const struct cfg *cfg,
+                   struct backend_table *bt)
+{
+    struct health_checker *hc = malloc(sizeof(*hc));
+    if (hc == NULL)
+        return NULL;
+    if (health_checker_init(hc, loop, cfg, bt) == -1) {
+        free(hc);
+        return NULL;
+    }
+    return hc;
+}
+
+void
+health_checker_free(struct health_checker *hc)
+{
+    if (hc == NULL)
+        return;
+    health_checker_fini(hc);
+    free(hc);
 }

@@ -18,44 +18,159 @@ const uint64_t backend_latency_bounds_us[BACKEND_LATENCY_BUCKETS] = {
     1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
 };
 
+static struct backend *
+backend_new(const struct cfg_backend *cb, uint64_t now_ms)
+{
+    struct backend *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->name = strdup(cb->name);
+    if (b->name == NULL) {
+        free(b);
+        return NULL;
+    }
+    b->refs = 1;
+    snprintf(b->addr_text, sizeof(b->addr_text), "%s", cb->address.text);
+    memcpy(&b->addr, &cb->address.sa, sizeof(b->addr));
+    b->addrlen = cb->address.salen;
+    b->weight_cfg = cb->weight;
+    b->weight_admin = b->weight_agent = -1;
+    b->peer = &b->own_peer;
+    b->peer->key = lb_hash(cb->name, strlen(cb->name));
+    health_fsm_init(&b->health, now_ms);
+    return b;
+}
+
+void
+backend_ref(struct backend *b)
+{
+    b->refs++;
+}
+
+void
+backend_unref(struct backend *b)
+{
+    assert(b->refs > 0);
+    if (--b->refs > 0)
+        return;
+    if (b->on_free != NULL)
+        b->on_free(b);
+    if (b->table == NULL && b->name != NULL)
+        log_info("backend %s: removed and released", b->name);
+    free(b->name);
+    free(b);
+}
+
+/* The backend of PREV that a configured one continues: same name, same
+ * address (a new address is a new backend). */
+static struct backend *
+find_kept(const struct backend_table *prev, const struct cfg_backend *cb)
+{
+    for (size_t i = 0; prev != NULL && i < prev->n; i++) {
+        struct backend *b = prev->backends[i];
+        if (strcmp(b->name, cb->name) == 0 && b->addrlen == cb->address.salen &&
+            memcmp(&b->addr, &cb->address.sa, b->addrlen) == 0)
+            return b;
+    }
+    return NULL;
+}
+
 struct backend_table *
-backend_table_new(const struct cfg *cfg, uint64_t now_ms)
+backend_table_new(const struct cfg *cfg, const struct backend_table *prev,
+                  uint64_t now_ms)
 {
     struct backend_table *bt = calloc(1, sizeof(*bt));
     if (bt == NULL)
         return NULL;
-    bt->n = cfg->nbackends;
-    bt->backends = calloc(bt->n ? bt->n : 1, sizeof(*bt->backends));
-    bt->peers = calloc(bt->n ? bt->n : 1, sizeof(*bt->peers));
-    if (bt->backends == NULL || bt->peers == NULL)
+    size_t n = cfg->nbackends ? cfg->nbackends : 1;
+    bt->backends = calloc(n, sizeof(*bt->backends));
+    bt->peers = calloc(n, sizeof(*bt->peers));
+    bt->weight_cfg = calloc(n, sizeof(*bt->weight_cfg));
+    if (bt->backends == NULL || bt->peers == NULL || bt->weight_cfg == NULL)
         goto fail;
     health_fsm_params_from_cfg(&cfg->health, &bt->hp);
     bt->passive = cfg->health.passive;
-    for (size_t i = 0; i < bt->n; i++) {
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         const struct cfg_backend *cb = &cfg->backends[i];
-        struct backend *b = &bt->backends[i];
-        b->name = strdup(cb->name);
-        if (b->name == NULL)
+        struct backend *b = find_kept(prev, cb);
+        if (b != NULL) {
+            backend_ref(b);
+            bt->peers[i] = *b->peer;
+        } else if ((b = backend_new(cb, now_ms)) == NULL) {
             goto fail;
-        snprintf(b->addr_text, sizeof(b->addr_text), "%s", cb->address.text);
-        memcpy(&b->addr, &cb->address.sa, sizeof(b->addr));
-        b->addrlen = cb->address.salen;
-        b->index = i;
-        b->table = bt;
-        b->peer = &bt->peers[i];
-        b->weight_cfg = cb->weight;
-        b->weight_admin = b->weight_agent = -1;
-        health_fsm_init(&b->health, now_ms);
-        b->peer->key = lb_hash(cb->name, strlen(cb->name));
+        } else {
+            b->index = i;
+            b->table = bt;
+            b->peer = &bt->peers[i];
+            b->peer->key = lb_hash(cb->name, strlen(cb->name));
+        }
+        bt->backends[bt->n++] = b;
+        bt->weight_cfg[i] = cb->weight;
     }
-    backend_table_refresh(bt, now_ms);
     bt->lb = lb_new(lb_ops_for(cfg->algorithm), bt->peers, bt->n);
     if (bt->lb == NULL)
         goto fail;
+    if (prev == NULL)
+        backend_table_refresh(bt, now_ms);
     return bt;
 fail:
     backend_table_free(bt);
     return NULL;
+}
+
+static bool
+table_has(const struct backend_table *bt, const struct backend *b)
+{
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->backends[i] == b)
+            return true;
+    return false;
+}
+
+void
+backend_table_adopt(struct backend_table *next, struct backend_table *prev,
+                    uint64_t now_ms,
+                    void (*on_removed)(void *ctx, struct backend *b), void *ctx)
+{
+    for (size_t i = 0; i < prev->n; i++) {
+        struct backend *b = prev->backends[i];
+        if (table_has(next, b))
+            continue;
+        /* Removed: it keeps its in-flight count in a peer of its own and
+         * drains; nothing picks it any more. */
+        b->own_peer = *b->peer;
+        b->peer = &b->own_peer;
+        b->peer->eligible = false;
+        b->table = NULL;
+        if (b->admin == BACKEND_ENABLED) {
+            b->admin = BACKEND_DRAINING;
+            b->drain_started_ms = now_ms;
+        }
+        log_info("backend %s: removed from the configuration (%u in flight)",
+                 b->name, b->peer->inflight);
+        if (on_removed != NULL)
+            on_removed(ctx, b);
+    }
+    for (size_t i = 0; i < next->n; i++) {
+        struct backend *b = next->backends[i];
+        if (b->table != next) {
+            /* Kept: its counts may have moved since the table was built. */
+            next->peers[i] = *b->peer;
+            b->peer = &next->peers[i];
+            b->index = i;
+            b->table = next;
+        }
+        if (b->weight_cfg != next->weight_cfg[i]) {
+            /* The file changed this weight: it wins over the admin API's. */
+            b->weight_cfg = next->weight_cfg[i];
+            b->weight_admin = -1;
+        }
+    }
+    backend_table_refresh(next, now_ms);
+    /* The balancer was built from the peers before the kept counts moved
+     * in: let it see them. */
+    if (lb_on_change(next->lb, next->peers, next->n) == -1)
+        log_warnx("balancer: out of memory rebuilding after reload");
 }
 
 void
@@ -64,10 +179,19 @@ backend_table_free(struct backend_table *bt)
     if (bt == NULL)
         return;
     lb_free(bt->lb);
-    for (size_t i = 0; bt->backends != NULL && i < bt->n; i++)
-        free(bt->backends[i].name);
+    for (size_t i = 0; bt->backends != NULL && i < bt->n; i++) {
+        struct backend *b = bt->backends[i];
+        if (b->table == bt) {
+            /* Freed with its table (exit, or a table never adopted). */
+            b->own_peer = *b->peer;
+            b->peer = &b->own_peer;
+            b->table = NULL;
+        }
+        backend_unref(b);
+    }
     free(bt->backends);
     free(bt->peers);
+    free(bt->weight_cfg);
     free(bt);
 }
 
@@ -75,8 +199,8 @@ struct backend *
 backend_find(struct backend_table *bt, const char *name)
 {
     for (size_t i = 0; i < bt->n; i++)
-        if (strcmp(bt->backends[i].name, name) == 0)
-            return &bt->backends[i];
+        if (strcmp(bt->backends[i]->name, name) == 0)
+            return bt->backends[i];
     return NULL;
 }
 
@@ -126,9 +250,9 @@ backend_table_refresh(struct backend_table *bt, uint64_t now_ms)
     size_t eligible = 0;
 
     for (size_t i = 0; i < bt->n; i++)
-        any_healthy |= health_fsm_eligible(&bt->backends[i].health, now_ms);
+        any_healthy |= health_fsm_eligible(&bt->backends[i]->health, now_ms);
     for (size_t i = 0; i < bt->n; i++) {
-        struct backend *b = &bt->backends[i];
+        struct backend *b = bt->backends[i];
         struct lb_peer *p = b->peer;
         uint32_t w = health_fsm_weight(&b->health, &bt->hp,
                                        backend_base_weight(b), now_ms);
@@ -153,7 +277,7 @@ struct backend *
 backend_pick(struct backend_table *bt, const uint8_t *tried, uint32_t client_hash)
 {
     int i = lb_pick(bt->lb, bt->peers, bt->n, tried, client_hash);
-    return i < 0 ? NULL : &bt->backends[i];
+    return i < 0 ? NULL : bt->backends[i];
 }
 
 void
@@ -193,6 +317,14 @@ backend_inflight_dec(struct backend *b, enum backend_outcome outcome,
         uint64_t old = b->peer->rtt_us;
         b->peer->rtt_us = old == 0 ? (uint32_t)sample
                                    : (uint32_t)((old * 7 + sample) / 8);
+    }
+    if (bt == NULL) {
+        /* Removed by a reload: no table to refresh, no health to judge. */
+        if (b->peer->inflight == 0 && b->admin == BACKEND_DRAINING) {
+            b->admin = BACKEND_DRAINED;
+            log_info("backend %s: removed backend drained", b->name);
+        }
+        return;
     }
     bool changed = b->admin == BACKEND_DRAINING && b->peer->inflight == 0;
     if (bt->passive && outcome != BACKEND_ABANDONED) {
@@ -257,7 +389,8 @@ backend_drain(struct backend *b, uint64_t now_ms)
         log_info("backend %s: draining (%u in flight)", b->name,
                  b->peer->inflight);
     }
-    backend_table_refresh(b->table, now_ms);
+    if (b->table != NULL)
+        backend_table_refresh(b->table, now_ms);
 }
 
 void
@@ -267,7 +400,8 @@ backend_enable(struct backend *b, uint64_t now_ms)
         b->admin = BACKEND_ENABLED;
         log_info("backend %s: enabled", b->name);
     }
-    backend_table_refresh(b->table, now_ms);
+    if (b->table != NULL)
+        backend_table_refresh(b->table, now_ms);
 }
 
 void
@@ -277,5 +411,6 @@ backend_set_weight(struct backend *b, unsigned weight, uint64_t now_ms)
         b->weight_admin = (int)weight;
         log_info("backend %s: weight %u", b->name, weight);
     }
-    backend_table_refresh(b->table, now_ms);
+    if (b->table != NULL)
+        backend_table_refresh(b->table, now_ms);
 }

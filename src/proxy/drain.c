@@ -21,76 +21,114 @@ now_ms(const struct drainer *d)
 }
 
 static void
+timer_free(struct drain_timer *t)
+{
+    struct drain_timer **pp = &t->d->timers;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    ev_timer_stop(t->d->px->loop, &t->timer);
+    backend_unref(t->backend);
+    free(t);
+}
+
+static struct drain_timer *
+timer_find(struct drainer *d, const struct backend *b)
+{
+    for (struct drain_timer *t = d->timers; t != NULL; t = t->next)
+        if (t->backend == b)
+            return t;
+    return NULL;
+}
+
+static void
 deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct drain_timer *t = container_of(w, struct drain_timer, timer);
     struct drainer *d = t->d;
+    struct backend *b = t->backend;
     size_t cut = 0;
     (void)loop;
     (void)revents;
 
-    if (t->backend->admin != BACKEND_DRAINING)
-        return; /* drained in time, or enabled again */
-    /* Not called from any session's callback, so ending them here is
-     * safe; fetch next first because the current one is freed. */
-    struct session *s = d->px->sessions;
-    while (s != NULL) {
-        struct session *next = session_next(s);
-        if (session_backend(s) == t->backend) {
-            session_kill(s, "drain timeout");
-            cut++;
+    if (b->admin == BACKEND_DRAINING) {
+        /* Not called from any session's callback, so ending them here is
+         * safe; fetch next first because the current one is freed. */
+        struct session *s = d->px->sessions;
+        while (s != NULL) {
+            struct session *next = session_next(s);
+            if (session_backend(s) == b) {
+                session_kill(s, "drain timeout");
+                cut++;
+            }
+            s = next;
         }
-        s = next;
+        d->cut_total += cut;
+        log_warnx("backend %s: drain timeout: cut %zu request(s)", b->name, cut);
+        if (b->table != NULL)
+            backend_table_refresh(b->table, now_ms(d));
     }
-    d->cut_total += cut;
-    log_warnx("backend %s: drain timeout: cut %zu request(s)",
-              t->backend->name, cut);
-    backend_table_refresh(d->px->bt, now_ms(d));
+    timer_free(t);
 }
 
-int
+/* Arm B's deadline unless it already runs. */
+static void
+arm(struct drainer *d, struct backend *b)
+{
+    if (timer_find(d, b) != NULL)
+        return;
+    struct drain_timer *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        log_warnx("backend %s: out of memory: no drain deadline", b->name);
+        return;
+    }
+    t->d = d;
+    t->backend = b;
+    backend_ref(b);
+    ev_init(&t->timer, deadline_cb);
+    ev_timer_set(&t->timer, (double)d->px->cfg->draining.timeout_ms / 1000.0, 0.);
+    ev_timer_start(d->px->loop, &t->timer);
+    t->next = d->timers;
+    d->timers = t;
+}
+
+void
 drainer_init(struct drainer *d, struct proxy *px)
 {
     d->px = px;
-    d->n = px->bt->n;
+    d->timers = NULL;
     d->cut_total = 0;
-    d->timers = calloc(d->n ? d->n : 1, sizeof(*d->timers));
-    if (d->timers == NULL)
-        return -1;
-    for (size_t i = 0; i < d->n; i++) {
-        d->timers[i].d = d;
-        d->timers[i].backend = &px->bt->backends[i];
-        ev_init(&d->timers[i].timer, deadline_cb);
-    }
-    return 0;
 }
 
 void
 drainer_fini(struct drainer *d)
 {
-    for (size_t i = 0; d->timers != NULL && i < d->n; i++)
-        ev_timer_stop(d->px->loop, &d->timers[i].timer);
-    free(d->timers);
-    d->timers = NULL;
+    while (d->timers != NULL)
+        timer_free(d->timers);
 }
 
 void
 drainer_drain(struct drainer *d, struct backend *b)
 {
-    struct drain_timer *t = &d->timers[b->index];
-
     backend_drain(b, now_ms(d));
     pool_close_idle(b->pool);
-    if (!ev_is_active(&t->timer) && b->admin == BACKEND_DRAINING) {
-        double secs = (double)d->px->cfg->draining.timeout_ms / 1000.0;
-        ev_timer_set(&t->timer, secs, 0.);
-        ev_timer_start(d->px->loop, &t->timer);
-    }
+    if (b->admin == BACKEND_DRAINING)
+        arm(d, b);
 }
 
 void
 drainer_enable(struct drainer *d, struct backend *b)
 {
-    ev_timer_stop(d->px->loop, &d->timers[b->index].timer);
+    struct drain_timer *t = timer_find(d, b);
+    if (t != NULL)
+        timer_free(t);
     backend_enable(b, now_ms(d));
+}
+
+void
+drainer_retire(struct drainer *d, struct backend *b)
+{
+    pool_close_idle(b->pool);
+    if (b->admin == BACKEND_DRAINING && b->peer->inflight > 0)
+        arm(d, b);
 }

@@ -27,6 +27,7 @@
 #include "weir/net/transport.h"
 #include "weir/net/upstream.h"
 #include "weir/proxy/accesslog.h"
+#include "weir/proxy/generation.h"
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
 #include "weir/util/defs.h"
@@ -73,7 +74,10 @@ enum session_timer {
 struct session {
     struct proxy *px;
     struct session *next, *prev;
-    struct listener *listener;
+    struct generation *gen;       /* the configuration of this request */
+    struct generation *tls_gen;   /* TLS: the one whose contexts the
+                                   * connection was accepted with */
+    bool tls;                     /* accepted on a TLS listener */
     uint64_t id;
     struct transport tp;          /* the client socket, plain or TLS */
     ev_io rd, wr;
@@ -128,6 +132,8 @@ struct session {
     char log_target[200];
     bool reused;                  /* up came from the pool */
     uint8_t *tried;               /* per backend: failed for this request */
+    size_t tried_n;
+    uint64_t tried_gen;           /* the generation whose table it indexes */
 };
 
 static void session_step(struct session *s);
@@ -193,6 +199,18 @@ write_from(int fd, struct buf *b, bool *ready)
 
 /* ---- Ending requests and connections ---- */
 
+/* Point SLOT at B, holding a reference: a reload may remove B from the
+ * configuration while this session still uses it. */
+static void
+hold_backend(struct backend **slot, struct backend *b)
+{
+    if (b != NULL)
+        backend_ref(b);
+    if (*slot != NULL)
+        backend_unref(*slot);
+    *slot = b;
+}
+
 static void
 release_backend(struct session *s, enum backend_outcome outcome)
 {
@@ -236,14 +254,14 @@ ensure_cin(struct session *s)
 {
     if (s->cin.data != NULL)
         return 0;
-    return buf_init(&s->cin, s->px->cfg->limits.max_header_bytes);
+    return buf_init(&s->cin, s->gen->cfg->limits.max_header_bytes);
 }
 
 /* The other three buffers, for an exchange or a reply. 0 or -1. */
 static int
 ensure_exchange_bufs(struct session *s)
 {
-    size_t head = s->px->cfg->limits.max_header_bytes;
+    size_t head = s->gen->cfg->limits.max_header_bytes;
     if ((s->uout.data == NULL &&
          buf_init(&s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
         (s->uin.data == NULL && buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1) ||
@@ -407,8 +425,8 @@ reset_request(struct session *s)
     s->resp_started = s->resp_head_done = s->resp_done = false;
     s->client_ka = s->close_after = false;
     s->reused = false;
-    s->backend = NULL;
-    s->sticky = NULL;
+    hold_backend(&s->backend, NULL);
+    hold_backend(&s->sticky, NULL);
     s->sticky_fresh = false;
     s->log_pending = false;
     s->req_in = s->req_out = 0;
@@ -416,7 +434,14 @@ reset_request(struct session *s)
     buf_reset(&s->uout);
     buf_reset(&s->uin);
     if (s->tried != NULL)
-        memset(s->tried, 0, s->px->bt->n);
+        memset(s->tried, 0, s->tried_n);
+    if (s->gen != s->px->gen) {
+        /* Between requests: the next one runs under the current
+         * configuration. */
+        generation_unref(s->gen);
+        s->gen = s->px->gen;
+        generation_ref(s->gen);
+    }
 }
 
 /* ---- Upstream: pick, connect, retry ---- */
@@ -426,12 +451,22 @@ static void start_upstream(struct session *s);
 static bool
 mark_tried(struct session *s, struct backend *b)
 {
+    const struct backend_table *bt = s->px->bt;
+
+    if (s->tried != NULL && s->tried_gen != s->px->gen->number) {
+        /* A reload replaced the table: what failed before is forgotten. */
+        free(s->tried);
+        s->tried = NULL;
+    }
     if (s->tried == NULL) {
-        s->tried = calloc(s->px->bt->n, 1);
+        s->tried = calloc(bt->n ? bt->n : 1, 1);
         if (s->tried == NULL)
             return false;
+        s->tried_n = bt->n;
+        s->tried_gen = s->px->gen->number;
     }
-    s->tried[b->index] = 1;
+    if (b->table == bt)
+        s->tried[b->index] = 1;
     return true;
 }
 
@@ -448,7 +483,7 @@ retry_elsewhere(struct session *s, const char *why)
         reply_error(s, 502, "out of memory");
         return;
     }
-    s->backend = backend_pick(s->px->bt, s->tried, s->client_hash);
+    hold_backend(&s->backend, backend_pick(s->px->bt, s->tried, s->client_hash));
     if (s->backend == NULL) {
         reply_error(s, 503, "every backend failed to connect");
         return;
@@ -513,9 +548,9 @@ replay_request(struct session *s)
     buf_reset(&s->uout);
     struct http_request_ctx ctx = {
         .client_ip = s->client_ip,
-        .proto = s->listener->tls ? "https" : "http",
+        .proto = s->tls ? "https" : "http",
         .request_id = s->request_id,
-        .strip_cookie = s->px->affinity ? s->px->cfg->affinity.cookie_name : NULL,
+        .strip_cookie = s->px->affinity ? s->gen->cfg->affinity.cookie_name : NULL,
     };
     if (http_rewrite_request(&s->uout, h, &ctx) == -1)
         return false;
@@ -573,7 +608,7 @@ static void
 find_sticky(struct session *s, const struct http_head *h)
 {
     struct proxy *px = s->px;
-    const struct cfg_affinity *a = &px->cfg->affinity;
+    const struct cfg_affinity *a = &s->gen->cfg->affinity;
     uint64_t now_s = (uint64_t)ev_now(px->loop);
     struct affinity_cookie c;
 
@@ -584,8 +619,8 @@ find_sticky(struct session *s, const struct http_head *h)
                             a->cookie_name, now_s, &c) == -1)
             continue;
         for (size_t b = 0; b < px->bt->n; b++) {
-            if (affinity_match(&c, &px->aff_ids[b])) {
-                s->sticky = &px->bt->backends[b];
+            if (affinity_match(&c, &px->bt->backends[b]->aff_ids)) {
+                hold_backend(&s->sticky, px->bt->backends[b]);
                 /* Re-issue under the current key, and before half the ttl
                  * is gone, so a long session is never re-balanced. */
                 s->sticky_fresh = !c.previous_key &&
@@ -604,7 +639,7 @@ sticky_allowed(const struct session *s, const struct backend *b)
     if (b->peer->eligible)
         return true;
     uint64_t now_ms = (uint64_t)(ev_now(s->px->loop) * 1000.0);
-    uint64_t grace = s->px->cfg->draining.sticky_grace_ms;
+    uint64_t grace = s->gen->cfg->draining.sticky_grace_ms;
     return b->admin == BACKEND_DRAINING && !b->agent_drain &&
            b->peer->weight > 0 && grace > 0 &&
            now_ms - b->drain_started_ms < grace &&
@@ -616,7 +651,7 @@ static const char *
 set_cookie_for(struct session *s)
 {
     struct proxy *px = s->px;
-    const struct cfg_affinity *a = &px->cfg->affinity;
+    const struct cfg_affinity *a = &s->gen->cfg->affinity;
     char value[AFFINITY_VALUE_SIZE];
     uint64_t now_s = (uint64_t)ev_now(px->loop);
 
@@ -628,7 +663,7 @@ set_cookie_for(struct session *s)
     int n = snprintf(s->set_cookie, sizeof(s->set_cookie), "Set-Cookie: ");
     int m = affinity_set_cookie(s->set_cookie + n, sizeof(s->set_cookie) - (size_t)n - 2,
                                 a->cookie_name, value, a->ttl_ms / 1000,
-                                s->listener->tls);
+                                s->tls);
     if (m < 0)
         return NULL;
     memcpy(s->set_cookie + n + m, "\r\n", 3);
@@ -679,9 +714,9 @@ accept_head(struct session *s, size_t len)
 
     struct http_request_ctx ctx = {
         .client_ip = s->client_ip,
-        .proto = s->listener->tls ? "https" : "http",
+        .proto = s->tls ? "https" : "http",
         .request_id = s->request_id,
-        .strip_cookie = px->affinity ? px->cfg->affinity.cookie_name : NULL,
+        .strip_cookie = px->affinity ? s->gen->cfg->affinity.cookie_name : NULL,
     };
     if (px->affinity)
         find_sticky(s, h);
@@ -700,12 +735,12 @@ accept_head(struct session *s, size_t len)
     if (px->affinity)
         s->affinity = s->sticky == NULL ? "new" : "moved";
     if (s->sticky != NULL && sticky_allowed(s, s->sticky)) {
-        s->backend = s->sticky;
+        hold_backend(&s->backend, s->sticky);
         s->pick = "affinity";
         s->affinity = "kept";
     } else {
-        s->backend = backend_pick(px->bt, NULL, s->client_hash);
-        s->pick = cfg_algorithm_name(px->cfg->algorithm);
+        hold_backend(&s->backend, backend_pick(px->bt, NULL, s->client_hash));
+        s->pick = cfg_algorithm_name(s->gen->cfg->algorithm);
     }
     if (s->backend == NULL) {
         reply_error(s, 503, "no eligible backend");
@@ -1078,7 +1113,7 @@ client_read(struct session *s)
 static enum session_timer
 timer_for(const struct session *s, ev_tstamp *after)
 {
-    const struct cfg_timeouts *t = &s->px->cfg->timeouts;
+    const struct cfg_timeouts *t = &s->gen->cfg->timeouts;
     enum session_timer k;
     uint64_t ms;
 
@@ -1232,6 +1267,10 @@ session_free(struct session *s)
     buf_fini(&s->uin);
     buf_fini(&s->cout);
     free(s->tried);
+    hold_backend(&s->backend, NULL);
+    hold_backend(&s->sticky, NULL);
+    generation_unref(s->gen);
+    generation_unref(s->tls_gen); /* after transport_fini: its SSL used it */
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -1397,7 +1436,13 @@ session_new(struct proxy *px, struct listener *l, int fd,
     if (transport_init(&s->tp, fd, l->ssl_ctx) == -1)
         goto fail;
     s->px = px;
-    s->listener = l;
+    s->tls = l->tls;
+    s->gen = px->gen;
+    generation_ref(s->gen);
+    if (s->tp.ssl != NULL) {
+        s->tls_gen = px->gen;
+        generation_ref(s->tls_gen);
+    }
     s->id = ++px->next_session_id;
     if (peer->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)peer;

@@ -60,14 +60,14 @@ test_table_from_cfg(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
 
     assert_non_null(bt);
     assert_int_equal(bt->n, 3);
-    assert_string_equal(bt->backends[1].name, "b");
-    assert_string_equal(bt->backends[1].addr_text, "127.0.0.1:9002");
+    assert_string_equal(bt->backends[1]->name, "b");
+    assert_string_equal(bt->backends[1]->addr_text, "127.0.0.1:9002");
     assert_int_equal(bt->peers[1].weight, 2);
-    assert_ptr_equal(backend_find(bt, "c"), &bt->backends[2]);
+    assert_ptr_equal(backend_find(bt, "c"), bt->backends[2]);
     assert_null(backend_find(bt, "nope"));
     /* Keys are stable name hashes: equal names, equal keys. */
     assert_int_equal(bt->peers[0].key, lb_hash("a", 1));
@@ -80,7 +80,7 @@ test_weight_zero_never_picked_and_none_left(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
     uint8_t tried[3] = {0};
 
     for (int i = 0; i < 100; i++)
@@ -96,7 +96,7 @@ test_inflight_is_exact(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg, 0);
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
     struct backend *held[1000];
     uint32_t x = 12345;
 
@@ -124,7 +124,7 @@ test_inflight_is_exact(void **state)
         backend_inflight_dec(held[--n], BACKEND_ABANDONED, 0, 0);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(bt->peers[i].inflight, 0);
-    assert_true(bt->backends[0].requests_total > 0);
+    assert_true(bt->backends[0]->requests_total > 0);
     backend_table_free(bt);
     cfg_free(cfg);
 }
@@ -134,8 +134,8 @@ test_rtt_ewma(void **state)
 {
     (void)state;
     struct cfg *cfg = load();
-    struct backend_table *bt = backend_table_new(cfg, 0);
-    struct backend *a = &bt->backends[0];
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0];
 
     backend_inflight_inc(a);
     backend_inflight_dec(a, BACKEND_OK, 800, 0);
@@ -157,8 +157,8 @@ test_unknown_backends_serve_until_one_is_healthy(void **state)
 {
     (void)state;
     struct cfg *cfg = load_text(yaml_health);
-    struct backend_table *bt = backend_table_new(cfg, 0);
-    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0], *b = bt->backends[1];
 
     /* Start-up: nothing checked yet, both are tried. */
     assert_true(a->peer->eligible && b->peer->eligible);
@@ -178,8 +178,8 @@ test_passive_failures_eject(void **state)
 {
     (void)state;
     struct cfg *cfg = load_text(yaml_health);
-    struct backend_table *bt = backend_table_new(cfg, 0);
-    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0], *b = bt->backends[1];
 
     check(bt, a, true, 1);
     check(bt, b, true, 1);
@@ -219,8 +219,8 @@ test_drain_enable_and_weights(void **state)
 {
     (void)state;
     struct cfg *cfg = load_text(yaml_health);
-    struct backend_table *bt = backend_table_new(cfg, 0);
-    struct backend *a = &bt->backends[0], *b = &bt->backends[1];
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0], *b = bt->backends[1];
 
     check(bt, a, true, 1);
     check(bt, b, true, 1);

@@ -49,6 +49,13 @@ int admin_init(struct admin *ad, struct ev_loop *loop, const struct cfg *cfg,
                struct proxy *px, struct drainer *drainer,
                const struct admin_hooks *hooks, char *err, size_t errlen);
 void admin_start(struct admin *ad);
+/* A reload, in two steps: prepare re-reads CFG's API key files (0, or -1
+ * with a message in ERR); commit swaps them in and makes CFG (borrowed)
+ * current. The admin listeners themselves change only at restart. */
+int admin_reload_prepare(struct admin *ad, const struct cfg *cfg,
+                         struct admin_keys **keys, char *err, size_t errlen);
+void admin_reload_commit(struct admin *ad, const struct cfg *cfg,
+                         struct admin_keys *keys);
 /* Close the listeners and every admin connection; unlink the socket. */
 void admin_fini(struct admin *ad);
 

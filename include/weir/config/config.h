@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "weir/util/defs.h"
+
 struct cfg_addr {
     char *text;                  /* as written: "127.0.0.1:8080", "[::1]:80" */
     struct sockaddr_storage sa;  /* parsed, numeric only (no DNS) */
@@ -148,6 +150,9 @@ struct cfg *cfg_load_string(const char *name, const char *yaml, size_t len,
 /* cfg_free(NULL) is a no-op. */
 void cfg_free(struct cfg *cfg);
 void cfg_errors_fini(struct cfg_errors *errs);
+/* Append a message (printf-style); silently dropped when out of memory. */
+void cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
+    WEIR_PRINTF(2, 3);
 
 /* Lookups by name; NULL when absent. Borrow CFG. */
 const struct cfg_backend *cfg_backend_find(const struct cfg *cfg, const char *name);

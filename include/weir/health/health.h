@@ -47,5 +47,11 @@ void health_checker_start(struct health_checker *hc);
 /* Stop every check; idempotent. */
 void health_checker_stop(struct health_checker *hc);
 void health_checker_fini(struct health_checker *hc);
+/* The same, allocated (a reload builds the new checker before it stops
+ * the old one). NULL on allocation failure; free(NULL) is a no-op. */
+struct health_checker *health_checker_new(struct ev_loop *loop,
+                                          const struct cfg *cfg,
+                                          struct backend_table *bt);
+void health_checker_free(struct health_checker *hc);
 
 #endif

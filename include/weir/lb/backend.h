@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "weir/health/health_fsm.h"
+#include "weir/lb/affinity.h"
 #include "weir/lb/lb.h"
 
 struct pool; /* idle upstream connections, owned by the I/O layer */
@@ -42,15 +43,27 @@ struct backend_check_result {
 #define BACKEND_LATENCY_BUCKETS 15
 extern const uint64_t backend_latency_bounds_us[BACKEND_LATENCY_BUCKETS];
 
+/* A backend lives as long as anything refers to it: the table it is in,
+ * a session with a request on it, a drain deadline. A reload builds a new
+ * table that shares the backends it keeps; one removed from the
+ * configuration leaves the table (table == NULL) and is freed when the
+ * last reference goes. */
 struct backend {
+    unsigned refs;
     char *name;
     char addr_text[64];
     struct sockaddr_storage addr;
     socklen_t addrlen;
     size_t index;              /* position in the table and its peers */
-    struct lb_peer *peer;      /* the balancer's view, kept in step */
-    struct backend_table *table;
-    struct pool *pool;
+    struct lb_peer *peer;      /* the balancer's view, kept in step: in
+                                * the table's peers, or own_peer once
+                                * removed */
+    struct lb_peer own_peer;
+    struct backend_table *table; /* NULL once removed by a reload */
+    struct pool *pool;         /* idle connections, owned by the I/O layer */
+    /* Releases what the I/O layer attached (the pool) before B is freed. */
+    void (*on_free)(struct backend *b);
+    struct affinity_ids aff_ids; /* its keyed cookie ids (when enabled) */
 
     struct health_fsm health;
     enum backend_admin admin;
@@ -69,8 +82,10 @@ struct backend {
 };
 
 struct backend_table {
-    struct backend *backends;
+    struct backend **backends; /* one reference each */
     struct lb_peer *peers;     /* parallel to backends */
+    unsigned *weight_cfg;      /* the configured weights, parallel too:
+                                * applied to kept backends at adoption */
     size_t n;
     struct lb *lb;
     struct health_fsm_params hp;
@@ -78,11 +93,28 @@ struct backend_table {
     bool none_eligible;        /* last refresh found nothing eligible */
 };
 
-/* Build the table from the configuration at NOW_MS (every backend starts
- * UNKNOWN). NULL on allocation failure. */
-struct backend_table *backend_table_new(const struct cfg *cfg, uint64_t now_ms);
-/* backend_table_free(NULL) is a no-op. Pools must be freed before. */
+/* Build the table from the configuration at NOW_MS. A backend of PREV (may
+ * be NULL) with the same name and address is shared, not copied: it keeps
+ * its state once the new table is adopted. New backends start UNKNOWN.
+ * PREV is not changed. NULL on allocation failure. */
+struct backend_table *backend_table_new(const struct cfg *cfg,
+                                        const struct backend_table *prev,
+                                        uint64_t now_ms);
+/* Make NEXT (built from PREV) the live table: shared backends move their
+ * balancer state into it and take its configured weight (a weight that
+ * changed in the file replaces one set through the admin API); every
+ * backend of PREV that NEXT lacks is removed: drained, out of any table.
+ * ON_REMOVED sees each (it may take a reference). PREV must then be freed. */
+void backend_table_adopt(struct backend_table *next, struct backend_table *prev,
+                         uint64_t now_ms,
+                         void (*on_removed)(void *ctx, struct backend *b),
+                         void *ctx);
+/* Drops the table's references. backend_table_free(NULL) is a no-op. */
 void backend_table_free(struct backend_table *bt);
+
+void backend_ref(struct backend *b);
+/* Frees B (after its on_free) when that was the last reference. */
+void backend_unref(struct backend *b);
 /* By name, or NULL. */
 struct backend *backend_find(struct backend_table *bt, const char *name);
 

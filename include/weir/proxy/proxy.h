@@ -13,11 +13,11 @@
 
 struct backend_table;
 struct cfg;
+struct generation;
 struct listener;
-struct pool;
 struct session;
-struct tlsctx;
 struct accesslog;
+struct proxy_reload;
 
 struct proxy_counters {
     uint64_t connections_accepted;
@@ -31,13 +31,17 @@ struct proxy_counters {
     uint64_t bytes_out;            /* to clients */
 };
 
+/* What an applied reload changed in the proxy, for the summary line. */
+struct proxy_reload_summary {
+    size_t listeners_added, listeners_removed;
+};
+
 struct proxy {
     struct ev_loop *loop;
-    const struct cfg *cfg;
-    struct backend_table *bt;
-    struct pool *pools;            /* one per backend, same order */
-    struct listener *listeners;
-    struct tlsctx **tls;           /* per listener; NULL for plain ones */
+    struct generation *gen;        /* the current configuration */
+    const struct cfg *cfg;         /* gen->cfg */
+    struct backend_table *bt;      /* the current backends */
+    struct listener *listeners;    /* one per gen->cfg listener, same order */
     size_t nlisteners;
     ev_timer tls_timer;            /* rotates session ticket keys */
     struct session *sessions;      /* every open client connection */
@@ -49,8 +53,7 @@ struct proxy {
     char boot_id[17];              /* random prefix of generated request ids */
     struct accesslog *accesslog;   /* borrowed from the runtime; may be NULL */
     bool affinity;                 /* session_affinity.enabled */
-    struct affinity_keys aff_keys;
-    struct affinity_ids *aff_ids;  /* per backend, same order */
+    struct affinity_keys aff_keys; /* each backend holds its ids */
     bool stopping;
     bool accept_paused;            /* out of descriptors: backing off */
     bool at_limit;                 /* at max_connections: refusing */
@@ -59,10 +62,30 @@ struct proxy {
     struct proxy_counters counters;
 };
 
-/* Set up the engine for CFG (borrowed; must outlive the proxy) and BT
- * (borrowed). Opens every listener. 0, or -1 with a message in ERR. */
-int proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
+/* Set up the engine for GEN (takes the reference) and BT (borrowed).
+ * Opens every listener. 0, or -1 with a message in ERR. */
+int proxy_init(struct proxy *px, struct ev_loop *loop, struct generation *gen,
                struct backend_table *bt, char *err, size_t errlen);
+
+/* A reload in two steps, so that it applies whole or not at all. Prepare
+ * does everything that can fail, without touching what runs: loads the
+ * affinity keys, gives BT's new backends their pools, opens the listeners
+ * GEN adds (a listener is kept when its bind address is unchanged). 0 and
+ * *OUT, or -1 with a message in ERR (GEN and BT stay the caller's). */
+int proxy_reload_prepare(struct proxy *px, struct generation *gen,
+                         struct backend_table *bt, struct proxy_reload **out,
+                         char *err, size_t errlen);
+/* Undo a prepared reload: close what it opened. Frees R. */
+void proxy_reload_abort(struct proxy *px, struct proxy_reload *r);
+/* Apply R (cannot fail): GEN and BT become current (the proxy takes GEN's
+ * reference; BT stays the caller's), removed listeners close, kept ones
+ * keep their socket. Sessions keep the generation they started with.
+ * Frees R. */
+void proxy_reload_commit(struct proxy *px, struct proxy_reload *r,
+                         struct proxy_reload_summary *sum);
+
+/* The TLS context of listener I, or NULL. */
+struct tlsctx *proxy_listener_tls(const struct proxy *px, size_t i);
 /* Start accepting. */
 void proxy_start(struct proxy *px);
 /* Graceful stop: close listeners, close idle connections, let in-flight
