@@ -111,12 +111,13 @@ runtime_reload(struct runtime *rt, uint64_t *generation, struct cfg_errors *errs
     struct backend_table *old_bt = rt->bt;
     const struct cfg *old_cfg = rt->cfg;
     warn_restart_only(old_cfg, cfg);
+    /* Before the proxy lets the old configuration go: both compare. */
+    admin_reload_commit(&rt->admin, cfg, keys);
     proxy_reload_commit(px, pr, &ls); /* the proxy now holds GEN */
     backend_table_adopt(bt, old_bt, now_ms, on_backend_removed, rt);
     health_checker_free(rt->health);
     rt->health = hc;
     health_checker_start(hc);
-    admin_reload_commit(&rt->admin, cfg, keys);
     rt->bt = bt;
     rt->cfg = cfg;
     backend_table_free(old_bt); /* removed backends live on while used */

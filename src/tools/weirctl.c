@@ -368,6 +368,17 @@ print_status(const struct json_value *root)
         fprintf(stderr, "weirctl: out of memory\n");
         return EXIT_RUNTIME;
     }
+    /* Which configuration is in force: a reload shows here. */
+    int64_t gen;
+    const char *state = json_string(json_get(root, "state"), NULL);
+    if (json_int(json_get(root, "generation"), &gen) == 0) {
+        printf("generation %lld", (long long)gen);
+        if (state != NULL) {
+            fputs(", ", stdout);
+            print_clean(stdout, state);
+        }
+        fputc('\n', stdout);
+    }
     for (size_t k = 0; k < NCOLS; k++) {
         rows[0].cell[k] = head[k];
         wid[k] = width(head[k]);

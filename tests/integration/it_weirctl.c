@@ -318,6 +318,7 @@ test_status_table(void **state)
     assert_int_equal(run(f, "-s '%s' status", f->path), 0);
     assert_string_equal(err, "");
     assert_string_equal(out,
+        "generation 3, serving\n"
         "NAME               ADDRESS         STATE     HEALTH     INFLIGHT  TOTAL  WEIGHT  REASON\n"
         "agent-1            127.0.0.1:9001  enabled   healthy           3   1234      10  200 OK\n"
         "agent-2            127.0.0.1:9002  draining  healthy           2     56       1\n"
