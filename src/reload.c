@@ -109,7 +109,8 @@ runtime_reload(struct runtime *rt, uint64_t *generation, struct cfg_errors *errs
     struct backend_diff bd = diff_backends(rt->bt, bt);
     struct proxy_reload_summary ls;
     struct backend_table *old_bt = rt->bt;
-    const struct cfg *old_cfg = rt->cfg;
+    const struct cfg *old_cfg = rt->cfg; /* freed by the proxy's commit */
+    unsigned old_max_connections = old_cfg->limits.max_connections;
     warn_restart_only(old_cfg, cfg);
     /* Before the proxy lets the old configuration go: both compare. */
     admin_reload_commit(&rt->admin, cfg, keys);
@@ -122,7 +123,8 @@ runtime_reload(struct runtime *rt, uint64_t *generation, struct cfg_errors *errs
     rt->cfg = cfg;
     backend_table_free(old_bt); /* removed backends live on while used */
     log_set_level((enum log_level)cfg->logging.level);
-    runtime_raise_fd_limit(cfg);
+    if (cfg->limits.max_connections != old_max_connections)
+        runtime_raise_fd_limit(cfg);
 
     *generation = rt->admin.generation = px->gen->number;
     rt->admin.reloads_ok++;

@@ -55,7 +55,7 @@ backend_unref(struct backend *b)
         return;
     if (b->on_free != NULL)
         b->on_free(b);
-    if (b->table == NULL && b->name != NULL)
+    if (b->removed)
         log_info("backend %s: removed and released", b->name);
     free(b->name);
     free(b);
@@ -142,6 +142,7 @@ backend_table_adopt(struct backend_table *next, struct backend_table *prev,
         b->peer = &b->own_peer;
         b->peer->eligible = false;
         b->table = NULL;
+        b->removed = true;
         if (b->admin == BACKEND_ENABLED) {
             b->admin = BACKEND_DRAINING;
             b->drain_started_ms = now_ms;
@@ -249,8 +250,13 @@ backend_table_refresh(struct backend_table *bt, uint64_t now_ms)
     bool any_healthy = false, ramping = false, weights_moved = false;
     size_t eligible = 0;
 
-    for (size_t i = 0; i < bt->n; i++)
-        any_healthy |= health_fsm_eligible(&bt->backends[i]->health, now_ms);
+    /* Only a healthy backend that may take requests rules the unknown ones
+     * out: a drained healthy one must not leave the rest unused. */
+    for (size_t i = 0; i < bt->n; i++) {
+        const struct backend *b = bt->backends[i];
+        any_healthy |= b->admin == BACKEND_ENABLED && !b->agent_drain &&
+                       health_fsm_eligible(&b->health, now_ms);
+    }
     for (size_t i = 0; i < bt->n; i++) {
         struct backend *b = bt->backends[i];
         struct lb_peer *p = b->peer;

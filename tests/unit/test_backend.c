@@ -260,6 +260,123 @@ test_drain_enable_and_weights(void **state)
     cfg_free(cfg);
 }
 
+static void
+test_drained_healthy_leaves_unknown_eligible(void **state)
+{
+    (void)state;
+    struct cfg *cfg = load_text(yaml_health);
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0], *b = bt->backends[1];
+
+    backend_drain(a, 5);
+    check(bt, a, true, 10);
+    assert_int_equal(a->health.state, HEALTH_HEALTHY);
+    /* The only healthy one takes nothing: the unknown one is tried. */
+    assert_false(a->peer->eligible);
+    assert_true(b->peer->eligible);
+    backend_table_free(bt);
+    cfg_free(cfg);
+}
+
+/* What a reload's table keeps, changes and removes. */
+static const char yaml_reloaded[] =
+    "listeners:\n  - name: http\n    bind: 127.0.0.1:8080\n"
+    "backends:\n"
+    "  - name: d\n    address: 127.0.0.1:9004\n    weight: 5\n"
+    "  - name: a\n    address: 127.0.0.1:9001\n"
+    "  - name: b\n    address: 127.0.0.1:9012\n    weight: 2\n"
+    "load_balancer:\n  health_check:\n    passive: false\n";
+
+struct removed {
+    struct backend *b[4];
+    size_t n;
+};
+
+static void
+on_removed(void *ctx, struct backend *b)
+{
+    struct removed *r = ctx;
+    backend_ref(b);
+    r->b[r->n++] = b;
+}
+
+static void
+test_adopt_keeps_state_and_removes(void **state)
+{
+    (void)state;
+    struct cfg *cfg = load();
+    struct backend_table *bt = backend_table_new(cfg, NULL, 0);
+    struct backend *a = bt->backends[0], *b = bt->backends[1], *c = bt->backends[2];
+
+    check(bt, a, true, 10);
+    check(bt, a, true, 20);
+    assert_int_equal(a->health.state, HEALTH_HEALTHY);
+    backend_set_weight(a, 7, 30);
+    backend_inflight_inc(a);
+    backend_inflight_inc(c);  /* weight 0 takes no new request; say it had one */
+    a->requests_total = 41;
+
+    struct cfg *cfg2 = load_text(yaml_reloaded);
+    struct backend_table *next = backend_table_new(cfg2, bt, 40);
+    assert_non_null(next);
+    /* Built beside: nothing of the running table moved yet. */
+    assert_ptr_equal(next->backends[1], a);
+    assert_ptr_equal(a->table, bt);
+    assert_ptr_not_equal(next->backends[2], b); /* new address: new backend */
+    assert_int_equal(next->backends[0]->health.state, HEALTH_UNKNOWN);
+
+    struct removed rm = {.n = 0};
+    backend_table_adopt(next, bt, 50, on_removed, &rm);
+    backend_table_free(bt);
+    /* Kept: same object, its state, in-flight count and admin weight. */
+    assert_ptr_equal(a->table, next);
+    assert_int_equal(a->index, 1);
+    assert_ptr_equal(a->peer, &next->peers[1]);
+    assert_int_equal(a->peer->inflight, 1);
+    assert_int_equal(a->requests_total, 41);
+    assert_int_equal(a->health.state, HEALTH_HEALTHY);
+    assert_int_equal(backend_base_weight(a), 7);
+    assert_true(a->peer->eligible);
+    /* Removed: the old b and c, out of any table, draining. */
+    assert_int_equal(rm.n, 2);
+    assert_ptr_equal(rm.b[0], b);
+    assert_ptr_equal(rm.b[1], c);
+    assert_null(c->table);
+    assert_false(c->peer->eligible);
+    assert_int_equal(c->peer->inflight, 1);
+    assert_string_equal(backend_admin_name(c), "draining");
+    backend_inflight_dec(c, BACKEND_OK, 100, 60);
+    assert_string_equal(backend_admin_name(c), "drained");
+    /* Only the new table's backends are picked. */
+    for (int i = 0; i < 20; i++) {
+        struct backend *p = backend_pick(next, NULL, (uint32_t)i);
+        assert_true(p == a); /* d and the new b are still unknown */
+    }
+    backend_unref(rm.b[0]);
+    backend_unref(rm.b[1]);
+
+    /* A weight changed in the file wins over the admin API's. */
+    static const char yaml_weight[] =
+        "listeners:\n  - name: http\n    bind: 127.0.0.1:8080\n"
+        "backends:\n  - name: a\n    address: 127.0.0.1:9001\n    weight: 3\n"
+        "load_balancer:\n  health_check:\n    passive: false\n";
+    struct cfg *cfg3 = load_text(yaml_weight);
+    struct backend_table *third = backend_table_new(cfg3, next, 70);
+    rm.n = 0;
+    backend_table_adopt(third, next, 70, on_removed, &rm);
+    backend_table_free(next);
+    assert_int_equal(rm.n, 2);
+    backend_unref(rm.b[0]);
+    backend_unref(rm.b[1]);
+    assert_int_equal(backend_base_weight(a), 3);
+    backend_inflight_dec(a, BACKEND_OK, 100, 80);
+    assert_int_equal(a->peer->inflight, 0);
+    backend_table_free(third);
+    cfg_free(cfg);
+    cfg_free(cfg2);
+    cfg_free(cfg3);
+}
+
 int
 main(void)
 {
@@ -271,6 +388,8 @@ main(void)
         cmocka_unit_test(test_unknown_backends_serve_until_one_is_healthy),
         cmocka_unit_test(test_passive_failures_eject),
         cmocka_unit_test(test_drain_enable_and_weights),
+        cmocka_unit_test(test_drained_healthy_leaves_unknown_eligible),
+        cmocka_unit_test(test_adopt_keeps_state_and_removes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

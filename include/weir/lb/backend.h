@@ -59,7 +59,8 @@ struct backend {
                                 * the table's peers, or own_peer once
                                 * removed */
     struct lb_peer own_peer;
-    struct backend_table *table; /* NULL once removed by a reload */
+    struct backend_table *table; /* NULL once out of every table */
+    bool removed;              /* by a reload (not by exit) */
     struct pool *pool;         /* idle connections, owned by the I/O layer */
     /* Releases what the I/O layer attached (the pool) before B is freed. */
     void (*on_free)(struct backend *b);
