@@ -80,8 +80,15 @@ main(int argc, char **argv)
     if (cfg == NULL)
         return 2;
     if (check_only) {
-        printf("configuration OK\n");
+        struct cfg_errors errs = {0};
+        size_t n = runtime_check(cfg, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        cfg_errors_fini(&errs);
         cfg_free(cfg);
+        if (n > 0)
+            return 2;
+        printf("configuration OK\n");
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -44,6 +44,12 @@ int runtime_init(struct runtime *rt, struct ev_loop *loop, const char *path,
 int runtime_run(struct runtime *rt);
 void runtime_fini(struct runtime *rt);
 
+/* For weir -t: build from CFG's files what start and reload would (TLS
+ * contexts with their cipher settings, affinity and API keys) and check
+ * that the access log can be written. Appends each problem to ERRS;
+ * returns how many. */
+size_t runtime_check(const struct cfg *cfg, struct cfg_errors *errs);
+
 /* Raise the descriptor limit to what CFG's max_connections needs. */
 void runtime_raise_fd_limit(const struct cfg *cfg);
 

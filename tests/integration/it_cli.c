@@ -155,6 +155,52 @@ test_tls_problems_are_config_errors(void **state)
     h_env_fini(&env);
 }
 
+/* What start or reload would refuse, -t refuses too: a cipher string
+ * OpenSSL rejects, an affinity key too short, an API key with a control
+ * character, an access log that cannot be written. */
+static void
+test_check_builds_what_start_builds(void **state)
+{
+    (void)state;
+    struct h_env env;
+    char out[8192], args[512], path[300], api[300];
+
+    h_env_init(&env);
+    snprintf(path, sizeof(path), "%s/short.key", env.dir);
+    FILE *k = fopen(path, "w");
+    fputs("short\n", k);
+    fclose(k);
+    snprintf(api, sizeof(api), "%s/api.key", env.dir);
+    k = fopen(api, "w");
+    fputs("an-api-key-with\001-a-control-character\n", k);
+    fclose(k);
+    snprintf(env.config_path, sizeof(env.config_path), "%s/files.yaml", env.dir);
+    FILE *f = fopen(env.config_path, "w");
+    fprintf(f,
+            "listeners:\n  - name: https\n    bind: 127.0.0.1:%d\n"
+            "    tls:\n      certificates:\n"
+            "        - cert: %s/config/files/server-a.crt\n"
+            "          key: %s/config/files/server-a.key\n"
+            "      ciphersuites: \"TLS_NO_SUCH_SUITE\"\n"
+            "backends:\n  - name: a\n    address: 127.0.0.1:9\n"
+            "load_balancer:\n  session_affinity:\n    enabled: true\n"
+            "    secret_file: %s\n"
+            "admin:\n  listen: 127.0.0.1:%d\n  api_keys:\n"
+            "    - key_file: %s\n      role: admin\n"
+            "logging:\n  access_log: /nonexistent-dir/access.log\n",
+            h_free_port(), WEIR_TEST_DATA, WEIR_TEST_DATA, path, h_free_port(),
+            api);
+    fclose(f);
+    snprintf(args, sizeof(args), "-t -c '%s'", env.config_path);
+    assert_int_equal(run_weir(args, out, sizeof(out)), 2);
+    assert_non_null(strstr(out, "listener https: "));
+    assert_non_null(strstr(out, "session_affinity: "));
+    assert_non_null(strstr(out, "admin: "));
+    assert_non_null(strstr(out, "logging.access_log: /nonexistent-dir/access.log"));
+    assert_null(strstr(out, "configuration OK"));
+    h_env_fini(&env);
+}
+
 int
 main(void)
 {
@@ -165,6 +211,7 @@ main(void)
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_bind_failure_exits_1),
         cmocka_unit_test(test_tls_problems_are_config_errors),
+        cmocka_unit_test(test_check_builds_what_start_builds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
