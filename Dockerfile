@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && \
     apt-get install -y --no-install-recommends libev4 libssl3 \
         libhttp-parser2.9 libyaml-0-2 && \
-    rm -rf /var/lib/apt/lists/* && \
+    apt-get clean && rm -rf /var/lib/apt/lists/* && \
     groupadd --system --gid 10001 weir && \
     useradd --system --uid 10001 --gid weir --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin weir && \
