@@ -44,11 +44,10 @@ EXPOSE 8080 8443
 STOPSIGNAL SIGTERM
 # Reload: docker kill -s HUP CONTAINER (re-reads /etc/weir/weir.yaml).
 #
-# The health check asks weir over its admin socket with the weirctl of the
-# image: the "state" of GET /status is "serving" exactly when GET /health
-# answers 200 (both read the same stopping flag), and it turns "stopping"
-# on SIGTERM. The image has no curl, and /health over TCP would need an
-# admin TCP listener, which needs an API key file mounted.
+# The health check asks weir's GET /health over its admin socket with the
+# weirctl of the image (exit 0 while serving, 1 once a graceful stop has
+# begun). The image has no curl, and /health over TCP would need an admin
+# TCP listener, which needs an API key file mounted.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
-    CMD weirctl --json status | grep -q '"state":"serving"' || exit 1
+    CMD ["weirctl", "health"]
 ENTRYPOINT ["/usr/local/bin/weir", "-c", "/etc/weir/weir.yaml"]

@@ -54,6 +54,7 @@ usage(FILE *out)
             "       weirctl [-s SOCKET] [--json] enable NAME\n"
             "       weirctl [-s SOCKET] [--json] weight NAME N\n"
             "       weirctl [-s SOCKET] [--json] reload\n"
+            "       weirctl [-s SOCKET] [--json] health\n"
             "The socket defaults to $WEIR_SOCKET, else admin.socket of "
             DEFAULT_CONFIG ",\nelse " DEFAULT_SOCKET ".\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, unknown backend or "
@@ -652,6 +653,32 @@ cmd_weight(const struct ctl *c)
     return rc;
 }
 
+/* GET /health: exit 0 while weir serves, 1 otherwise (stopping, or not
+ * reachable), for container health checks and scripts. */
+static int
+cmd_health(const struct ctl *c)
+{
+    struct ctl_response resp;
+    int rc = call(c, "GET", "/health", NULL, &resp);
+
+    if (rc != 0)
+        return rc;
+    if (c->json) {
+        print_raw(&resp);
+    } else {
+        struct json_doc *doc = json_parse(resp.body, resp.body_len,
+                                          MAX_JSON_VALUES, NULL, 0);
+        const char *st = json_string(json_get(doc ? json_root(doc) : NULL,
+                                              "status"), NULL);
+        print_clean(stdout, st != NULL ? st : "unknown");
+        putchar('\n');
+        json_doc_free(doc);
+    }
+    rc = resp.status == 200 ? 0 : EXIT_RUNTIME;
+    ctl_response_fini(&resp);
+    return rc;
+}
+
 static int
 cmd_reload(const struct ctl *c)
 {
@@ -705,6 +732,7 @@ static const struct command {
     {"enable", 1, " NAME", cmd_enable},
     {"weight", 2, " NAME N", cmd_weight},
     {"reload", 0, "", cmd_reload},
+    {"health", 0, "", cmd_health},
 };
 
 int

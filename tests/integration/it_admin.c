@@ -394,11 +394,57 @@ test_metrics(void **state)
     stop(&env);
 }
 
+/* weirctl health [-s] CMD: its stdout into OUT; the exit status. */
+static int
+weirctl_health(char *out, size_t outlen)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' -s '%s' health", h_weirctl_path(),
+             sock_path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* weirctl health: 0 while serving; 1 once a graceful stop has begun (a
+ * slow request keeps weir alive meanwhile), as /health turns 503. */
+static void
+test_health_command(void **state)
+{
+    (void)state;
+    struct h_env env;
+    char out[256];
+
+    start(&env, 1, NULL);
+    assert_int_equal(weirctl_health(out, sizeof(out)), 0);
+    assert_string_equal(out, "serving\n");
+
+    int fd = h_connect(env.weir.port);
+    assert_true(fd >= 0);
+    static const char slow[] = "GET /?delay=3000 HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(h_send_all(fd, slow, sizeof(slow) - 1), 0);
+    assert_int_equal(h_wait_log(env.weir.log_path, "head -> connect", 1, 5000), 0);
+    assert_int_equal(kill(env.weir.pid, SIGTERM), 0);
+    assert_int_equal(h_wait_log(env.weir.log_path, "graceful stop", 1, 5000), 0);
+    assert_int_equal(weirctl_health(out, sizeof(out)), 1);
+    assert_string_equal(out, "stopping\n");
+    struct h_response r;
+    assert_int_equal(h_read_response(fd, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    h_response_fini(&r);
+    close(fd);
+    stop(&env);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoints_and_errors),
+        cmocka_unit_test(test_health_command),
         cmocka_unit_test(test_socket_file_stale_and_live),
         cmocka_unit_test(test_tcp_roles),
         cmocka_unit_test(test_drain_under_load_loses_nothing),

@@ -290,18 +290,6 @@ test_reloads_under_load(void **state)
     stop(&env);
 }
 
-/* The weirctl binary: built next to weir. */
-static const char *
-weirctl_path(void)
-{
-    static char path[1024];
-    snprintf(path, sizeof(path), "%s", WEIR_BIN_PATH);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path,
-             sizeof(path) - (size_t)(slash ? slash + 1 - path : 0), "weirctl");
-    return path;
-}
-
 /* weirctl -s SOCKET reload; its stderr into ERR. Exit status. */
 static int
 weirctl_reload(const struct h_env *env, char *err, size_t errlen)
@@ -309,7 +297,7 @@ weirctl_reload(const struct h_env *env, char *err, size_t errlen)
     char cmd[2048], errpath[300];
     snprintf(errpath, sizeof(errpath), "%s/weirctl.err", env->dir);
     snprintf(cmd, sizeof(cmd), "timeout 20 '%s' -s '%s/admin.sock' reload "
-             ">/dev/null 2>'%s'", weirctl_path(), env->dir, errpath);
+             ">/dev/null 2>'%s'", h_weirctl_path(), env->dir, errpath);
     int st = system(cmd);
     FILE *f = fopen(errpath, "r");
     size_t n = f ? fread(err, 1, errlen - 1, f) : 0;

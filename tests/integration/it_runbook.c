@@ -27,8 +27,7 @@ static char weirctl[512], script[512], out[16384];
 static void
 find_tools(void)
 {
-    snprintf(weirctl, sizeof(weirctl), "%s", WEIR_BIN_PATH);
-    strcpy(strrchr(weirctl, '/') + 1, "weirctl");
+    snprintf(weirctl, sizeof(weirctl), "%s", h_weirctl_path());
     /* WEIR_TEST_DATA is <repo>/tests/data. */
     snprintf(script, sizeof(script), "%s/../../scripts/restart-node",
              WEIR_TEST_DATA);

@@ -252,18 +252,6 @@ fake_teardown(void **state)
     return 0;
 }
 
-/* The weirctl binary: built next to weir. */
-static const char *
-weirctl_path(void)
-{
-    static char path[1024];
-    snprintf(path, sizeof(path), "%s", WEIR_BIN_PATH);
-    char *slash = strrchr(path, '/');
-    snprintf(slash ? slash + 1 : path, sizeof(path) - (size_t)(slash ? slash + 1 - path : 0),
-             "weirctl");
-    return path;
-}
-
 static char out[1 << 16], err[1 << 16];
 
 static void
@@ -289,7 +277,7 @@ run_in(const struct fake *f, const char *prefix, const char *fmt, ...)
     va_end(ap);
     snprintf(errpath, sizeof(errpath), "%s/stderr", f->dir);
     snprintf(cmd, sizeof(cmd), "%s '%s' %s 2>'%s'", prefix ? prefix : "",
-             weirctl_path(), args, errpath);
+             h_weirctl_path(), args, errpath);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -468,7 +456,7 @@ test_drain_progress_on_tty(void **state)
             _exit(99);
         dup2(s, STDOUT_FILENO);
         dup2(s, STDERR_FILENO);
-        execl(weirctl_path(), "weirctl", "-s", f->path, "drain", "agent-2",
+        execl(h_weirctl_path(), "weirctl", "-s", f->path, "drain", "agent-2",
               "--wait", (char *)NULL);
         _exit(98);
     }

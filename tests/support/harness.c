@@ -252,6 +252,17 @@ unix_accepts(const char *path)
     return true;
 }
 
+const char *
+h_weirctl_path(void)
+{
+    static char path[1024];
+    snprintf(path, sizeof(path), "%s", WEIR_BIN);
+    char *slash = strrchr(path, '/');
+    size_t dir = slash != NULL ? (size_t)(slash + 1 - path) : 0;
+    snprintf(path + dir, sizeof(path) - dir, "weirctl");
+    return path;
+}
+
 int
 h_weir_start(struct h_env *env)
 {

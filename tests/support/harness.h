@@ -48,6 +48,8 @@ int h_backend_add(struct h_env *env, const char *name, int port);
  * verbatim (top-level keys, may be NULL; when it starts with "admin:" it
  * replaces the admin block). Returns 0 or -1; env->weir.port is set. */
 int h_write_config(struct h_env *env, const char *extra_yaml);
+/* The weirctl binary built next to weir. */
+const char *h_weirctl_path(void);
 /* Start weir on env->config_path and wait until it accepts. 0 or -1. */
 int h_weir_start(struct h_env *env);
 
