@@ -1158,3 +1158,27 @@ h_read_to_eof(int fd, int timeout_ms, bool *reset)
         return total;
     }
 }
+
+long long
+h_metric(const struct h_env *env, const char *sample)
+{
+    char sock[300];
+    struct h_response r;
+    size_t n = strlen(sample);
+    long long v = -1;
+
+    snprintf(sock, sizeof(sock), "%s/admin.sock", env->dir);
+    if (h_unix_request(sock, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &r) != 0)
+        return -1;
+    for (const char *line = r.body; line != NULL && *line != '\0';) {
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
+            v = strtoll(line + n + 1, NULL, 10);
+            break;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    h_response_fini(&r);
+    return v;
+}

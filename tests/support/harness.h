@@ -213,4 +213,9 @@ int h_rec_wait_closed(struct h_rec *rec, int at_least, int timeout_ms);
  * ECONNRESET. */
 long h_read_to_eof(int fd, int timeout_ms, bool *reset);
 
+/* The value of the sample named exactly SAMPLE (with its labels, e.g.
+ * "weir_backend_failures_total{backend=\"a\"}") in GET /metrics over the
+ * admin socket ENV->dir/admin.sock, or -1. */
+long long h_metric(const struct h_env *env, const char *sample);
+
 #endif
