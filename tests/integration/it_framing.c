@@ -186,14 +186,16 @@ struct big {
     const char *why;
     int status;
     size_t request_line, field_line, fields, total;
+    size_t ext;        /* a chunk extension of this many bytes after ';' */
 };
 
 static const struct big big_vecs[] = {
-    {"request line over max_header_line_bytes", 414, 8193, 0, 0, 0},
-    {"field line over max_header_line_bytes", 431, 0, 8193, 0, 0},
-    {"101 header fields", 431, 0, 0, 101, 0},
-    {"head over max_header_bytes", 431, 0, 0, 0, 20000},
-    {"head over max_header_bytes, never ended", 431, 0, 0, 0, 0},
+    {"request line over max_header_line_bytes", 414, 8193, 0, 0, 0, 0},
+    {"field line over max_header_line_bytes", 431, 0, 8193, 0, 0, 0},
+    {"101 header fields", 431, 0, 0, 101, 0, 0},
+    {"head over max_header_bytes", 431, 0, 0, 0, 20000, 0},
+    {"head over max_header_bytes, never ended", 431, 0, 0, 0, 0, 0},
+    {"chunk extension over 256 bytes", 400, 0, 0, 0, 0, 256},
 };
 
 /* Build a big vector into BUF (cap 65536). Returns its length. */
@@ -202,6 +204,13 @@ build_big(const struct big *b, char *buf)
 {
     size_t len = 0;
 
+    if (b->ext) {
+        len = (size_t)sprintf(buf, P TE "5;");
+        memset(buf + len, 'e', b->ext);
+        len += b->ext;
+        len += (size_t)sprintf(buf + len, "\r\nhello\r\n0\r\n\r\n");
+        return len;
+    }
     if (b->request_line) {
         len = (size_t)sprintf(buf, "GET /");
         memset(buf + len, 'a', b->request_line - 14);
@@ -332,9 +341,10 @@ test_limits_are_inclusive(void **state)
     static char buf[65536];
     struct h_response r;
     const struct big ok[] = {
-        {"request line at the limit", 200, 8192, 0, 0, 0},
-        {"field line at the limit", 200, 0, 8192, 0, 0},
-        {"100 fields", 200, 0, 0, 100, 0},
+        {"request line at the limit", 200, 8192, 0, 0, 0, 0},
+        {"field line at the limit", 200, 0, 8192, 0, 0, 0},
+        {"100 fields", 200, 0, 0, 100, 0, 0},
+        {"chunk extension of 255 bytes after ';'", 200, 0, 0, 0, 0, 255},
     };
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
