@@ -341,6 +341,7 @@ static const struct cfg_key timeout_keys[] = {
     TIMEOUT("client_header", client_header_ms, 10),
     TIMEOUT("client_idle", client_idle_ms, 60),
     TIMEOUT("client_write", client_write_ms, 60),
+    TIMEOUT("client_body", client_body_ms, 10),
     TIMEOUT("backend_response", backend_response_ms, 60),
 };
 static const struct cfg_section timeouts_section = {KEYS(timeout_keys)};
@@ -352,6 +353,12 @@ static const struct cfg_key limit_keys[] = {
     {.name = "max_header_bytes", .kind = CFG_UINT,
      .offset = offsetof(struct cfg_limits, max_header_bytes), .min = 1024,
      .max = 1048576, .def = 16384},
+    {.name = "max_header_line_bytes", .kind = CFG_UINT,
+     .offset = offsetof(struct cfg_limits, max_header_line_bytes), .min = 256,
+     .max = 1048576, .def = 8192},
+    {.name = "min_body_rate", .kind = CFG_UINT,
+     .offset = offsetof(struct cfg_limits, min_body_rate),
+     .max = 1073741824, .def = 1024},
 };
 static const struct cfg_section limits_section = {KEYS(limit_keys)};
 

@@ -177,15 +177,18 @@ parse_field_line(struct http_header *f, const char *p, size_t len)
     return 0;
 }
 
-/* Split the field lines; ERR_STATUS is what a violation answers. */
+/* Split the field lines; ERR_STATUS is what a violation answers. A line
+ * longer than MAX_LINE bytes (0: no limit) answers 431 for requests. */
 static int
-parse_fields(struct http_head *h, const char *p, const char *end, int err_status)
+parse_fields(struct http_head *h, const char *p, const char *end, int err_status,
+             size_t max_line)
 {
     const char *next;
     long n;
 
     while ((n = next_line(p, end, &next)) > 0) {
-        if (h->nheaders == HTTP_HEAD_MAX_HEADERS)
+        if (h->nheaders == HTTP_HEAD_MAX_HEADERS ||
+            (max_line > 0 && (size_t)n > max_line))
             return err_status == 400 ? 431 : err_status;
         /* Leading whitespace is obs-fold (or a hidden first field). */
         if (is_ows(*p))
@@ -364,6 +367,13 @@ head_reset(struct http_head *h, size_t len)
 int
 http_head_parse_request(struct http_head *h, const char *data, size_t len)
 {
+    return http_head_parse_request_max(h, data, len, 0);
+}
+
+int
+http_head_parse_request_max(struct http_head *h, const char *data, size_t len,
+                            size_t max_line)
+{
     const char *end = data + len, *next;
     size_t nhost;
     int rc;
@@ -372,9 +382,12 @@ http_head_parse_request(struct http_head *h, const char *data, size_t len)
     long n = next_line(data, end, &next);
     if (n <= 0)
         return 400;
+    /* Checked first: a line too long is refused whatever it holds. */
+    if (max_line > 0 && (size_t)n > max_line)
+        return 414;
     if ((rc = parse_request_line(h, data, (size_t)n)) != 0)
         return rc;
-    if ((rc = parse_fields(h, next, end, 400)) != 0)
+    if ((rc = parse_fields(h, next, end, 400, max_line)) != 0)
         return rc;
     if ((rc = scan_semantics(h, 400, &nhost)) != 0)
         return rc;
@@ -400,7 +413,7 @@ http_head_parse_response(struct http_head *h, const char *data, size_t len)
         return 502;
     if ((rc = parse_status_line(h, data, (size_t)n)) != 0)
         return rc;
-    if ((rc = parse_fields(h, next, end, 502)) != 0)
+    if ((rc = parse_fields(h, next, end, 502, 0)) != 0)
         return rc;
     if ((rc = scan_semantics(h, 502, &nhost)) != 0)
         return rc;

@@ -47,7 +47,8 @@
  * HANDSHAKE  as TLS wants   as TLS wants  -              tls_handshake
  * HEAD       until head     pending out   -              idle, then header
  * CONNECT    request body   pending out   wr (connect)   connect
- * EXCHANGE   request body   pending out   rd, wr         backend / write
+ * EXCHANGE   request body   pending out   rd, wr         backend / write /
+ *                                                        body (rate window)
  * REPLY      -              until empty   -              client_write
  * LINGER     discard        -             -              linger
  */
@@ -68,6 +69,7 @@ enum session_timer {
     TIMER_CONNECT,
     TIMER_BACKEND,       /* waiting on the backend */
     TIMER_CLIENT_WRITE,  /* waiting on the client to read */
+    TIMER_CLIENT_BODY,   /* waiting on the request body: one rate window */
     TIMER_LINGER,
 };
 
@@ -110,6 +112,8 @@ struct session {
     bool resp_done;
     bool client_ka;               /* this response may keep the client */
     bool close_after;
+    bool expect_100;              /* the client may wait for a 100 first */
+    uint64_t body_mark;           /* req_in when the body window started */
 
     /* Readiness as last seen: true means "try the syscall". */
     bool c_readable, c_writable, c_eof;
@@ -394,7 +398,8 @@ static void
 reply_error(struct session *s, int status, const char *why)
 {
     log_debug("session %llu: %d (%s)", (unsigned long long)s->id, status, why);
-    if (status == 400 || status == 431 || status == 501 || status == 405)
+    if (status == 400 || status == 431 || status == 501 || status == 405 ||
+        status == 414)
         s->px->counters.bad_requests++;
     release_backend(s, BACKEND_ABANDONED); /* callers usually did already */
     drop_upstream(s);
@@ -424,6 +429,7 @@ reset_request(struct session *s)
     s->req_is_head = s->req_replayable = s->req_done = false;
     s->resp_started = s->resp_head_done = s->resp_done = false;
     s->client_ka = s->close_after = false;
+    s->expect_100 = false;
     s->reused = false;
     hold_backend(&s->backend, NULL);
     hold_backend(&s->sticky, NULL);
@@ -678,7 +684,8 @@ accept_head(struct session *s, size_t len)
     struct http_head *h = &px->head;
     const char *data = buf_rptr(&s->cin);
 
-    int status = http_head_parse_request(h, data, len);
+    int status = http_head_parse_request_max(
+        h, data, len, px->cfg->limits.max_header_line_bytes);
     s->log_pending = true;
     s->t_req = ev_now(px->loop);
     snprintf(s->log_method, sizeof(s->log_method), "%.*s",
@@ -706,6 +713,7 @@ accept_head(struct session *s, size_t len)
     }
     px->counters.requests++;
     s->req_done = s->req.complete;
+    s->expect_100 = (h->flags & HTTP_HEAD_F_EXPECT_100) != 0;
     s->req.chunked_out = (h->flags & HTTP_HEAD_F_CHUNKED) != 0;
     s->req_is_head = method_is(h, "HEAD");
     s->req_replayable = s->req_done && (method_is(h, "GET") ||
@@ -1110,6 +1118,27 @@ client_read(struct session *s)
 
 /* ---- Timers ---- */
 
+/* Weir waits on the client's request body, not on the backend: all it
+ * sent has been passed on, and it is not a client holding its body back
+ * until the backend answers Expect: 100-continue. */
+static bool
+waiting_on_body(const struct session *s)
+{
+    return !s->req_done && !s->c_eof && buf_len(&s->uout) == 0 &&
+           !(s->expect_100 && !s->resp_started);
+}
+
+/* At the end of a body window: the client sent at least min_body_rate
+ * bytes per second of it, and at least one byte. */
+static bool
+body_rate_ok(const struct session *s)
+{
+    const struct cfg *cfg = s->px->cfg;
+    uint64_t need = (uint64_t)cfg->limits.min_body_rate *
+                    cfg->timeouts.client_body_ms / 1000;
+    return s->req_in - s->body_mark >= MAX(need, 1);
+}
+
 static enum session_timer
 timer_for(const struct session *s, ev_tstamp *after)
 {
@@ -1136,6 +1165,8 @@ timer_for(const struct session *s, ev_tstamp *after)
     case SESSION_EXCHANGE:
         if (buf_len(&s->cout) > 0 && !s->c_writable)
             k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
+        else if (waiting_on_body(s))
+            k = TIMER_CLIENT_BODY, ms = t->client_body_ms;
         else
             k = TIMER_BACKEND, ms = t->backend_response_ms;
         break;
@@ -1152,7 +1183,8 @@ timer_for(const struct session *s, ev_tstamp *after)
 }
 
 /* Re-arm the one timer when the phase changed, or on progress for the
- * phases that measure inactivity (the head deadline is absolute). */
+ * phases that measure inactivity (the head deadline is absolute, and a
+ * body window is a fixed span whose bytes are counted at its end). */
 static void
 arm_timer(struct session *s, bool progress)
 {
@@ -1160,8 +1192,10 @@ arm_timer(struct session *s, bool progress)
     enum session_timer k = timer_for(s, &after);
 
     if (k == s->tkind && (!progress || k == TIMER_HEADER || k == TIMER_LINGER ||
-                          k == TIMER_HANDSHAKE))
+                          k == TIMER_HANDSHAKE || k == TIMER_CLIENT_BODY))
         return;
+    if (k == TIMER_CLIENT_BODY)
+        s->body_mark = s->req_in;
     s->tkind = k;
     s->timer.repeat = after;
     ev_timer_again(s->px->loop, &s->timer);
@@ -1200,6 +1234,18 @@ on_timeout(struct session *s)
     case TIMER_CLIENT_WRITE:
         release_backend(s, BACKEND_ABANDONED);
         session_fail(s, "client write timeout");
+        break;
+    case TIMER_CLIENT_BODY:
+        if (body_rate_ok(s))
+            break; /* the next window starts when the timer is re-armed */
+        /* The client's fault: the backend is not blamed. */
+        release_backend(s, BACKEND_ABANDONED);
+        if (s->resp_head_done) {
+            drop_upstream(s);
+            session_fail(s, "client body too slow");
+        } else {
+            reply_error(s, 408, "client body too slow");
+        }
         break;
     case TIMER_LINGER:
     case TIMER_NONE:

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -841,4 +842,354 @@ h_load_stop(struct h_load *ld)
     for (int i = 0; i < ld->nthreads; i++)
         pthread_join(ld->threads[i], NULL);
     pthread_mutex_destroy(&ld->mu);
+}
+
+/* ---- Recording backend (issue 9: framing, limits and faults) ---- */
+
+#define REC_PREFIX "GET /health "
+#define REC_PREFIX_LEN (sizeof(REC_PREFIX) - 1)
+
+enum rec_kind { REC_UNKNOWN, REC_TRAFFIC, REC_HEALTH };
+
+struct rec_conn {
+    struct h_rec *rec;
+    int fd;
+    enum rec_kind kind;
+    char prefix[REC_PREFIX_LEN];  /* bytes held until the kind is known */
+    size_t plen;
+    http_parser parser;
+    bool broken;                  /* the parser gave up on this one */
+    int due;                      /* requests complete, not yet answered */
+};
+
+static int
+rec_on_message_complete(http_parser *p)
+{
+    struct rec_conn *c = p->data;
+    c->due++;
+    return 0;
+}
+
+static const http_parser_settings rec_settings = {
+    .on_message_complete = rec_on_message_complete,
+};
+
+/* Bytes of a classified connection: count, capture, parse. */
+static void
+rec_feed(struct rec_conn *c, const char *p, size_t len)
+{
+    struct h_rec *rec = c->rec;
+
+    if (c->kind == REC_TRAFFIC && len > 0) {
+        pthread_mutex_lock(&rec->mu);
+        rec->st.bytes += (long)len;
+        size_t room = sizeof(rec->capture) - 1 - rec->capture_len;
+        size_t n = len < room ? len : room;
+        memcpy(rec->capture + rec->capture_len, p, n);
+        rec->capture_len += n;
+        rec->capture[rec->capture_len] = '\0';
+        pthread_mutex_unlock(&rec->mu);
+    }
+    if (c->broken || len == 0)
+        return;
+    size_t used = http_parser_execute(&c->parser, &rec_settings, p, len);
+    if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || used != len)
+        c->broken = true;
+}
+
+static void
+rec_classify(struct rec_conn *c)
+{
+    struct h_rec *rec = c->rec;
+
+    c->kind = c->plen == REC_PREFIX_LEN &&
+              memcmp(c->prefix, REC_PREFIX, REC_PREFIX_LEN) == 0
+                  ? REC_HEALTH : REC_TRAFFIC;
+    if (c->kind == REC_TRAFFIC) {
+        pthread_mutex_lock(&rec->mu);
+        rec->st.conns++;
+        rec->st.open++;
+        pthread_mutex_unlock(&rec->mu);
+    }
+    rec_feed(c, c->prefix, c->plen);
+}
+
+/* Answer what is due. Returns false when the connection is to close. */
+static bool
+rec_answer(struct rec_conn *c)
+{
+    static const char health[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    struct h_rec *rec = c->rec;
+
+    for (; c->due > 0; c->due--) {
+        if (c->kind == REC_HEALTH) {
+            (void)send(c->fd, health, sizeof(health) - 1, MSG_NOSIGNAL);
+            return false;
+        }
+        pthread_mutex_lock(&rec->mu);
+        const char *reply = rec->reply;
+        bool close_after = rec->close_after, reset = rec->reset;
+        rec->st.requests++;
+        pthread_mutex_unlock(&rec->mu);
+        (void)h_send_all(c->fd, reply, strlen(reply));
+        if (close_after && reset) {
+            /* What was sent still goes out first: wait (bounded) until
+             * the send queue is empty, then close with a reset. */
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            long long deadline = h_now_ms() + 2000;
+            int queued;
+            while (ioctl(c->fd, TIOCOUTQ, &queued) == 0 && queued > 0 &&
+                   h_now_ms() < deadline)
+                poll(NULL, 0, 1);
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        if (close_after)
+            return false;
+    }
+    return true;
+}
+
+/* Read what is there. Returns false when the connection is to close;
+ * *BY_PEER then says whether Weir closed it. */
+static bool
+rec_read(struct rec_conn *c, bool *by_peer)
+{
+    char buf[16384];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+    if (n <= 0) {
+        if (n == -1 && (errno == EINTR || errno == EAGAIN))
+            return true;
+        if (c->kind == REC_UNKNOWN)
+            rec_classify(c);
+        *by_peer = true;
+        return false;
+    }
+    size_t off = 0;
+    if (c->kind == REC_UNKNOWN) {
+        size_t take = REC_PREFIX_LEN - c->plen;
+        if (take > (size_t)n)
+            take = (size_t)n;
+        memcpy(c->prefix + c->plen, buf, take);
+        c->plen += take;
+        off = take;
+        if (c->plen < REC_PREFIX_LEN &&
+            memcmp(c->prefix, REC_PREFIX, c->plen) == 0)
+            return true; /* could still be a health check */
+        rec_classify(c);
+    }
+    rec_feed(c, buf + off, (size_t)n - off);
+    *by_peer = false;
+    return rec_answer(c);
+}
+
+static void
+rec_close(struct rec_conn *c, bool by_peer)
+{
+    struct h_rec *rec = c->rec;
+
+    if (c->kind == REC_TRAFFIC) {
+        pthread_mutex_lock(&rec->mu);
+        rec->st.open--;
+        if (by_peer)
+            rec->st.closed_by_weir++;
+        pthread_mutex_unlock(&rec->mu);
+    }
+    close(c->fd);
+    c->fd = -1;
+}
+
+static void *
+rec_worker(void *arg)
+{
+    struct h_rec *rec = arg;
+    struct rec_conn *conns = calloc(H_REC_MAX_CONNS, sizeof(*conns));
+    struct pollfd pfd[H_REC_MAX_CONNS + 1];
+    int n = 0;
+
+    if (conns == NULL)
+        return NULL;
+    while (!rec->stop) {
+        pfd[0] = (struct pollfd){.fd = n < H_REC_MAX_CONNS ? rec->fd : -1,
+                                 .events = POLLIN};
+        for (int i = 0; i < n; i++)
+            pfd[i + 1] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+        if (poll(pfd, (nfds_t)n + 1, 50) <= 0)
+            continue;
+        int before = n;
+        if (pfd[0].revents & POLLIN) {
+            int fd = accept(rec->fd, NULL, NULL);
+            if (fd != -1) {
+                struct rec_conn *c = &conns[n++];
+                memset(c, 0, sizeof(*c));
+                c->rec = rec;
+                c->fd = fd;
+                http_parser_init(&c->parser, HTTP_REQUEST);
+                c->parser.data = c;
+            }
+        }
+        for (int i = 0; i < before; i++) {
+            bool by_peer = false;
+            if (pfd[i + 1].revents == 0)
+                continue;
+            if (!rec_read(&conns[i], &by_peer))
+                rec_close(&conns[i], by_peer);
+        }
+        /* Compact, keeping each parser's back-pointer valid. */
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (conns[i].fd == -1)
+                continue;
+            if (k != i) {
+                conns[k] = conns[i];
+                conns[k].parser.data = &conns[k];
+            }
+            k++;
+        }
+        n = k;
+    }
+    for (int i = 0; i < n; i++)
+        rec_close(&conns[i], false);
+    free(conns);
+    return NULL;
+}
+
+int
+h_rec_start(struct h_rec *rec, const char *reply)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+
+    memset(rec, 0, sizeof(*rec));
+    pthread_mutex_init(&rec->mu, NULL);
+    rec->reply = reply;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rec->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rec->fd == -1 || bind(rec->fd, (struct sockaddr *)&a, sizeof(a)) == -1 ||
+        listen(rec->fd, 64) == -1 ||
+        getsockname(rec->fd, (struct sockaddr *)&a, &len) == -1)
+        return -1;
+    rec->port = ntohs(a.sin_port);
+    return pthread_create(&rec->thread, NULL, rec_worker, rec) == 0 ? 0 : -1;
+}
+
+void
+h_rec_stop(struct h_rec *rec)
+{
+    rec->stop = 1;
+    pthread_join(rec->thread, NULL);
+    close(rec->fd);
+    pthread_mutex_destroy(&rec->mu);
+}
+
+void
+h_rec_set_reset(struct h_rec *rec, bool reset)
+{
+    pthread_mutex_lock(&rec->mu);
+    rec->reset = reset;
+    pthread_mutex_unlock(&rec->mu);
+}
+
+void
+h_rec_set_reply(struct h_rec *rec, const char *reply, bool close_after)
+{
+    pthread_mutex_lock(&rec->mu);
+    rec->reply = reply;
+    rec->close_after = close_after;
+    pthread_mutex_unlock(&rec->mu);
+}
+
+struct h_rec_stats
+h_rec_stats(struct h_rec *rec)
+{
+    pthread_mutex_lock(&rec->mu);
+    struct h_rec_stats st = rec->st;
+    pthread_mutex_unlock(&rec->mu);
+    return st;
+}
+
+void
+h_rec_reset(struct h_rec *rec)
+{
+    pthread_mutex_lock(&rec->mu);
+    int open = rec->st.open;
+    memset(&rec->st, 0, sizeof(rec->st));
+    rec->st.open = open;
+    rec->capture_len = 0;
+    rec->capture[0] = '\0';
+    pthread_mutex_unlock(&rec->mu);
+}
+
+void
+h_rec_capture(struct h_rec *rec, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&rec->mu);
+    size_t n = rec->capture_len < outlen - 1 ? rec->capture_len : outlen - 1;
+    memcpy(out, rec->capture, n);
+    out[n] = '\0';
+    pthread_mutex_unlock(&rec->mu);
+}
+
+int
+h_rec_wait_closed(struct h_rec *rec, int at_least, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        if (h_rec_stats(rec).closed_by_weir >= at_least)
+            return 0;
+        poll(NULL, 0, 5);
+    }
+    return -1;
+}
+
+long
+h_read_to_eof(int fd, int timeout_ms, bool *reset)
+{
+    char buf[65536];
+    long total = 0;
+    long long deadline = h_now_ms() + timeout_ms;
+
+    *reset = false;
+    for (;;) {
+        long long left = deadline - h_now_ms();
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pf, 1, (int)left) != 1)
+            return -1;
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            total += n;
+            continue;
+        }
+        if (n == 0)
+            return total;
+        if (errno == EAGAIN || errno == EINTR)
+            continue;
+        *reset = errno == ECONNRESET;
+        return total;
+    }
+}
+
+long long
+h_metric(const struct h_env *env, const char *sample)
+{
+    char sock[300];
+    struct h_response r;
+    size_t n = strlen(sample);
+    long long v = -1;
+
+    snprintf(sock, sizeof(sock), "%s/admin.sock", env->dir);
+    if (h_unix_request(sock, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &r) != 0)
+        return -1;
+    for (const char *line = r.body; line != NULL && *line != '\0';) {
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
+            v = strtoll(line + n + 1, NULL, 10);
+            break;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    h_response_fini(&r);
+    return v;
 }

@@ -157,4 +157,67 @@ struct h_raw {
 int h_raw_start(struct h_raw *raw, const char *reply, bool accept);
 void h_raw_stop(struct h_raw *raw);
 
+/* ---- Recording backend (issue 9: framing, limits and faults) ----
+ *
+ * A backend inside the test process that records everything Weir sends
+ * it. Each connection is parsed with http-parser; every complete request
+ * is answered with the current reply (h_rec_set_reply), and the connection
+ * is kept for the next one unless the reply is marked close. Connections
+ * whose first bytes are "GET /health " (Weir's active checks) are answered
+ * 200 and left out of every count. One thread, poll(2), at most
+ * H_REC_MAX_CONNS connections at once. */
+#define H_REC_MAX_CONNS 64
+#define H_REC_CAPTURE 65536
+
+struct h_rec_stats {
+    long bytes;            /* bytes received on non-health connections */
+    int conns;             /* non-health connections accepted */
+    int requests;          /* complete requests on them */
+    int closed_by_weir;    /* of those, closed by Weir (EOF or reset seen) */
+    int open;              /* of those, still open */
+};
+
+struct h_rec {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    volatile int stop;
+    const char *reply;     /* under mu */
+    bool close_after;      /* under mu: close once the reply is sent */
+    bool reset;            /* under mu: that close is a reset (RST) */
+    struct h_rec_stats st; /* under mu */
+    char capture[H_REC_CAPTURE]; /* the first bytes received since the last
+                                  * reset, NUL-terminated (under mu) */
+    size_t capture_len;
+};
+
+/* Listen on 127.0.0.1 (ephemeral port) and start the thread. 0 or -1. */
+int h_rec_start(struct h_rec *rec, const char *reply);
+/* Stop the thread and close every connection. */
+void h_rec_stop(struct h_rec *rec);
+/* Answer further requests with REPLY (borrowed: must outlive its use),
+ * closing the connection after it when CLOSE_AFTER. */
+void h_rec_set_reply(struct h_rec *rec, const char *reply, bool close_after);
+/* Make the close after a reply a reset (SO_LINGER 0) when RESET. */
+void h_rec_set_reset(struct h_rec *rec, bool reset);
+/* A snapshot of the counts. */
+struct h_rec_stats h_rec_stats(struct h_rec *rec);
+/* Zero the counts (except open) and the capture. */
+void h_rec_reset(struct h_rec *rec);
+/* A copy of the capture into OUT (NUL-terminated, truncated to OUTLEN). */
+void h_rec_capture(struct h_rec *rec, char *out, size_t outlen);
+/* Wait up to TIMEOUT_MS until closed_by_weir reaches AT_LEAST. 0 or -1. */
+int h_rec_wait_closed(struct h_rec *rec, int at_least, int timeout_ms);
+
+/* Read from FD until EOF, a reset or TIMEOUT_MS. Returns the bytes read
+ * (discarded), or -1 on timeout. Sets *RESET when the read failed with
+ * ECONNRESET. */
+long h_read_to_eof(int fd, int timeout_ms, bool *reset);
+
+/* The value of the sample named exactly SAMPLE (with its labels, e.g.
+ * "weir_backend_failures_total{backend=\"a\"}") in GET /metrics over the
+ * admin socket ENV->dir/admin.sock, or -1. */
+long long h_metric(const struct h_env *env, const char *sample);
+
 #endif

@@ -140,9 +140,12 @@ assert_defaults(const struct cfg *cfg)
     assert_int_equal(cfg->timeouts.client_header_ms, 10000);
     assert_int_equal(cfg->timeouts.client_idle_ms, 60000);
     assert_int_equal(cfg->timeouts.client_write_ms, 60000);
+    assert_int_equal(cfg->timeouts.client_body_ms, 10000);
     assert_int_equal(cfg->timeouts.backend_response_ms, 60000);
     assert_int_equal(cfg->limits.max_connections, 10000);
     assert_int_equal(cfg->limits.max_header_bytes, 16384);
+    assert_int_equal(cfg->limits.max_header_line_bytes, 8192);
+    assert_int_equal(cfg->limits.min_body_rate, 1024);
     assert_string_equal(cfg->admin.socket, "/tmp/weir-admin.sock");
     assert_null(cfg->admin.listen.text);
     assert_null(cfg->admin.api_keys);
@@ -265,9 +268,12 @@ test_full_values(void **state)
     assert_int_equal(cfg->timeouts.client_header_ms, 180000);
     assert_int_equal(cfg->timeouts.client_idle_ms, 4 * 3600000);
     assert_int_equal(cfg->timeouts.client_write_ms, 5000);
+    assert_int_equal(cfg->timeouts.client_body_ms, 6000);
     assert_int_equal(cfg->timeouts.backend_response_ms, 86400000);
     assert_int_equal(cfg->limits.max_connections, 1);
     assert_int_equal(cfg->limits.max_header_bytes, 1048576);
+    assert_int_equal(cfg->limits.max_header_line_bytes, 256);
+    assert_int_equal(cfg->limits.min_body_rate, 0);
 
     assert_string_equal(cfg->admin.socket, p = join(ok, "admin.sock"));
     free(p);

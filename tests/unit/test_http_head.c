@@ -305,6 +305,55 @@ assert_span(struct http_span s, const char *want)
     assert_memory_equal(s.p, want, s.len);
 }
 
+/* A head of one request line of REQ_LINE bytes and one field line of
+ * FIELD_LINE bytes (CRLF not counted), into BUF. */
+static size_t
+long_lines(char *buf, size_t req_line, size_t field_line)
+{
+    size_t len = 0;
+    memcpy(buf, "GET /", 5);
+    len = 5;
+    memset(buf + len, 'a', req_line - 14);
+    len += req_line - 14;
+    memcpy(buf + len, " HTTP/1.1\r\nX: ", 14);
+    len += 14;
+    memset(buf + len, 'b', field_line - 3);
+    len += field_line - 3;
+    memcpy(buf + len, "\r\nHost: a\r\n\r\n", 13);
+    return len + 13;
+}
+
+/* The line limit: a line of exactly MAX passes, one byte more fails, 414
+ * for the request line and 431 for a field line; 0 means no limit. */
+static void
+test_line_limit(void **unused)
+{
+    static char buf[65536];
+    struct http_head h;
+    size_t len;
+
+    len = long_lines(buf, 100, 100);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 100), 0);
+    assert_int_equal(h.target.len, 100 - 13);
+    assert_int_equal(h.headers[0].value.len, 100 - 3);
+    len = long_lines(buf, 101, 100);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 100), 414);
+    len = long_lines(buf, 100, 101);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 100), 431);
+    /* Also when the long line is malformed: the length is checked first. */
+    len = long_lines(buf, 100, 101);
+    buf[len - 20] = '\x01';
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 100), 431);
+    len = long_lines(buf, 40000, 20000);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 0), 0);
+    assert_int_equal(http_head_parse_request(&h, buf, len), 0);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 39999), 414);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 40000), 0);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 30000), 414);
+    len = long_lines(buf, 100, 20000);
+    assert_int_equal(http_head_parse_request_max(&h, buf, len, 19999), 431);
+}
+
 static void
 test_request_spans(void **unused)
 {
@@ -549,6 +598,7 @@ main(void)
         cmocka_unit_test(test_request_table),
         cmocka_unit_test(test_response_table),
         cmocka_unit_test(test_header_count_limit),
+        cmocka_unit_test(test_line_limit),
         cmocka_unit_test(test_request_spans),
         cmocka_unit_test(test_request_flags),
         cmocka_unit_test(test_response_spans),

@@ -86,12 +86,15 @@ struct cfg_timeouts {
     uint64_t client_header_ms;   /* default 10s */
     uint64_t client_idle_ms;     /* default 60s */
     uint64_t client_write_ms;    /* default 60s */
+    uint64_t client_body_ms;     /* default 10s: window of min_body_rate */
     uint64_t backend_response_ms;/* default 60s */
 };
 
 struct cfg_limits {
     unsigned max_connections;    /* default 10000 */
     unsigned max_header_bytes;   /* default 16384 */
+    unsigned max_header_line_bytes; /* default 8192 */
+    unsigned min_body_rate;      /* bytes/s, default 1024; 0: any progress */
 };
 
 enum cfg_role { CFG_ROLE_VIEWER, CFG_ROLE_OPERATOR, CFG_ROLE_ADMIN };

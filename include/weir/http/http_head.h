@@ -53,9 +53,15 @@ size_t http_head_find_end(const char *data, size_t len, size_t from);
 
 /* Check and split a request head of exactly LEN bytes (as found by
  * http_head_find_end). Returns 0, or the HTTP status to answer with
- * (400, 405, 431, 501) — the head must then not be forwarded.
+ * (400, 405, 414, 431, 501) — the head must then not be forwarded.
  * Borrows DATA; H points into it. */
 int http_head_parse_request(struct http_head *h, const char *data, size_t len);
+
+/* The same with a limit on each line: a request line longer than MAX_LINE
+ * bytes (CRLF not counted) answers 414, a longer field line 431. MAX_LINE
+ * 0 means no limit beyond LEN. */
+int http_head_parse_request_max(struct http_head *h, const char *data,
+                                size_t len, size_t max_line);
 
 /* Same for a response head from a backend. Returns 0, or 502. */
 int http_head_parse_response(struct http_head *h, const char *data, size_t len);
