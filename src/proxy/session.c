@@ -685,7 +685,7 @@ accept_head(struct session *s, size_t len)
     const char *data = buf_rptr(&s->cin);
 
     int status = http_head_parse_request_max(
-        h, data, len, px->cfg->limits.max_header_line_bytes);
+        h, data, len, s->gen->cfg->limits.max_header_line_bytes);
     s->log_pending = true;
     s->t_req = ev_now(px->loop);
     snprintf(s->log_method, sizeof(s->log_method), "%.*s",
@@ -1133,7 +1133,7 @@ waiting_on_body(const struct session *s)
 static bool
 body_rate_ok(const struct session *s)
 {
-    const struct cfg *cfg = s->px->cfg;
+    const struct cfg *cfg = s->gen->cfg;
     uint64_t need = (uint64_t)cfg->limits.min_body_rate *
                     cfg->timeouts.client_body_ms / 1000;
     return s->req_in - s->body_mark >= MAX(need, 1);
