@@ -76,7 +76,7 @@ runtime_reload(struct runtime *rt, uint64_t *generation, struct cfg_errors *errs
     struct admin_keys *keys = NULL;
     char err[512];
 
-    if (px->stopping) {
+    if (proxy_leaving(px)) {
         cfg_errors_add(errs, "weir is stopping: reload refused");
         goto failed;
     }

@@ -37,6 +37,28 @@ stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* Close the listeners and let what runs finish, within the drain timeout. */
+static void
+begin_stop(struct runtime *rt)
+{
+    ev_timer_stop(rt->loop, &rt->delay_timer);
+    health_checker_stop(rt->health);
+    double secs = (double)rt->cfg->draining.timeout_ms / 1000.0;
+    ev_timer_set(&rt->stop_timer, secs, 0.);
+    ev_timer_start(rt->loop, &rt->stop_timer);
+    proxy_stop(&rt->proxy);
+}
+
+static void
+delay_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct runtime *rt = container_of(w, struct runtime, delay_timer);
+    (void)loop;
+    (void)revents;
+    log_info("shutdown_delay over: closing the listeners");
+    begin_stop(rt);
+}
+
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -47,12 +69,25 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
         log_info("signal %d: already stopping", w->signum);
         return;
     }
-    log_info("signal %d: graceful stop", w->signum);
-    health_checker_stop(rt->health);
-    double secs = (double)rt->cfg->draining.timeout_ms / 1000.0;
-    ev_timer_set(&rt->stop_timer, secs, 0.);
-    ev_timer_start(rt->loop, &rt->stop_timer);
-    proxy_stop(&rt->proxy);
+    if (rt->proxy.stop_announced) {
+        log_info("signal %d again: stopping without the rest of shutdown_delay",
+                 w->signum);
+        begin_stop(rt);
+        return;
+    }
+    rt->proxy.stop_announced = true;
+    uint64_t delay = rt->cfg->draining.shutdown_delay_ms;
+    if (delay == 0) {
+        log_info("signal %d: graceful stop", w->signum);
+        begin_stop(rt);
+        return;
+    }
+    /* /health turns 503 now, while the listeners still accept: whatever
+     * sends traffic here can notice and move before connects are refused. */
+    log_info("signal %d: graceful stop in %llums (shutdown_delay): /health "
+             "answers 503, still serving", w->signum, (unsigned long long)delay);
+    ev_timer_set(&rt->delay_timer, (double)delay / 1000.0, 0.);
+    ev_timer_start(rt->loop, &rt->delay_timer);
 }
 
 static void
@@ -176,6 +211,7 @@ runtime_init(struct runtime *rt, struct ev_loop *loop, const char *path,
     rt->admin_ready = true;
     rt->proxy.on_drained = on_drained;
     ev_timer_init(&rt->stop_timer, stop_timer_cb, 0., 0.);
+    ev_timer_init(&rt->delay_timer, delay_timer_cb, 0., 0.);
     ev_signal_init(&rt->sigterm, stop_cb, SIGTERM);
     ev_signal_init(&rt->sigint, stop_cb, SIGINT);
     ev_signal_init(&rt->sighup, hup_cb, SIGHUP);
@@ -228,6 +264,7 @@ runtime_fini(struct runtime *rt)
     for (size_t i = 0; i < nitems(sigs); i++)
         ev_signal_stop(rt->loop, sigs[i]);
     ev_timer_stop(rt->loop, &rt->stop_timer);
+    ev_timer_stop(rt->loop, &rt->delay_timer);
     backend_table_free(rt->bt);
     rt->bt = NULL;
     rt->cfg = NULL; /* freed with its generation by proxy_fini */

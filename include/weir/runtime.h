@@ -32,6 +32,7 @@ struct runtime {
     bool proxy_ready;          /* proxy_init ran: proxy_fini must too */
     ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer stop_timer;       /* connection_draining.timeout after SIGTERM */
+    ev_timer delay_timer;      /* connection_draining.shutdown_delay */
     int exit_code;
 };
 

@@ -135,7 +135,7 @@ route_status(struct admin *ad, struct reply *r)
     json_write_key(w, "generation");
     json_write_uint(w, ad->generation);
     json_write_key(w, "state");
-    json_write_string(w, ad->px->stopping ? "stopping" : "serving");
+    json_write_string(w, proxy_leaving(ad->px) ? "stopping" : "serving");
     json_write_key(w, "uptime_s");
     json_write_uint(w, (uint64_t)(ev_now(ad->loop) - ad->started));
     json_write_key(w, "connections");
@@ -153,10 +153,10 @@ route_status(struct admin *ad, struct reply *r)
 static void
 route_health(struct admin *ad, struct reply *r)
 {
-    r->status = ad->px->stopping ? 503 : 200;
+    r->status = proxy_leaving(ad->px) ? 503 : 200;
     json_write_object_begin(&r->w);
     json_write_key(&r->w, "status");
-    json_write_string(&r->w, ad->px->stopping ? "stopping" : "serving");
+    json_write_string(&r->w, proxy_leaving(ad->px) ? "stopping" : "serving");
     json_write_object_end(&r->w);
 }
 

@@ -314,6 +314,8 @@ static const struct cfg_key draining_keys[] = {
      .max = DAY, .def = SEC(300)},
     {.name = "sticky_grace", .kind = CFG_DURATION,
      .offset = DRAINING(sticky_grace_ms), .max = DAY},
+    {.name = "shutdown_delay", .kind = CFG_DURATION,
+     .offset = DRAINING(shutdown_delay_ms), .max = SEC(600)},
 };
 static const struct cfg_section draining_section = {KEYS(draining_keys)};
 

@@ -110,12 +110,61 @@ test_drain_timeout_bounds_the_stop(void **state)
     h_env_fini(&env);
 }
 
+static int
+admin_health(const struct h_env *env)
+{
+    char sock[300];
+    struct h_response r;
+    snprintf(sock, sizeof(sock), "%s/admin.sock", env->dir);
+    assert_int_equal(h_unix_request(sock, "GET /health HTTP/1.1\r\nHost: w\r\n\r\n", &r), 0);
+    int st = r.status;
+    h_response_fini(&r);
+    return st;
+}
+
+/* shutdown_delay: after SIGTERM /health answers 503 at once while new
+ * connections are still served; the listeners close when it ends, and a
+ * second SIGTERM cuts it short. */
+static void
+test_shutdown_delay_serves_while_health_says_stopping(void **state)
+{
+    (void)state;
+    struct h_env env;
+    struct h_response r;
+
+    start(&env, "load_balancer:\n  connection_draining:\n    shutdown_delay: 1500ms\n");
+    assert_int_equal(admin_health(&env), 200);
+    long long t0 = h_now_ms();
+    kill(env.weir.pid, SIGTERM);
+    assert_int_equal(h_wait_log(env.weir.log_path, "(shutdown_delay)", 1, 5000), 0);
+    assert_int_equal(admin_health(&env), 503);
+    /* Still accepting and serving on a new connection. */
+    assert_int_equal(h_get(env.weir.port, "/", &r), 0);
+    assert_int_equal(r.status, 200);
+    h_response_fini(&r);
+    /* Then the listeners close and weir exits by itself. */
+    assert_int_equal(h_wait_log(env.weir.log_path, "shutdown_delay over", 1, 5000), 0);
+    assert_true(h_now_ms() - t0 >= 1400);
+    assert_int_equal(h_proc_stop(&env.weir, 0, 5000), 0);
+    h_env_fini(&env);
+
+    /* A second signal stops at once. */
+    start(&env, "load_balancer:\n  connection_draining:\n    shutdown_delay: 60s\n");
+    kill(env.weir.pid, SIGTERM);
+    assert_int_equal(h_wait_log(env.weir.log_path, "(shutdown_delay)", 1, 5000), 0);
+    t0 = h_now_ms();
+    assert_int_equal(h_proc_stop(&env.weir, SIGTERM, 5000), 0);
+    assert_true(h_now_ms() - t0 < 5000);
+    h_env_fini(&env);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_loses_no_inflight_request),
         cmocka_unit_test(test_drain_timeout_bounds_the_stop),
+        cmocka_unit_test(test_shutdown_delay_serves_while_health_says_stopping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,8 @@ struct cfg_draining {
     bool enabled;                /* default true */
     uint64_t timeout_ms;         /* default 300s */
     uint64_t sticky_grace_ms;    /* default 0 */
+    uint64_t shutdown_delay_ms;  /* default 0: serve on this long after
+                                  * SIGTERM with /health at 503 */
 };
 
 struct cfg_timeouts {

@@ -55,6 +55,8 @@ struct proxy {
     bool affinity;                 /* session_affinity.enabled */
     struct affinity_keys aff_keys; /* each backend holds its ids */
     bool stopping;
+    bool stop_announced;           /* SIGTERM came: /health says so while
+                                    * shutdown_delay runs, then stopping */
     bool accept_paused;            /* out of descriptors: backing off */
     bool at_limit;                 /* at max_connections: refusing */
     ev_timer accept_timer;         /* resume accepting after EMFILE */
@@ -94,6 +96,13 @@ void proxy_start(struct proxy *px);
 void proxy_stop(struct proxy *px);
 /* Close everything at once (after the drain timeout, or at exit). */
 void proxy_fini(struct proxy *px);
+
+/* A stop has been announced or is under way: /health answers 503. */
+static inline bool
+proxy_leaving(const struct proxy *px)
+{
+    return px->stopping || px->stop_announced;
+}
 
 /* Called by session.c. */
 void proxy_session_closed(struct proxy *px);
