@@ -191,9 +191,11 @@ route_backend(struct admin *ad, struct reply *r, const char *method,
         reply_error(r, 404, "no such endpoint");
         return;
     }
-    const char *want = strcmp(action, "weight") == 0 ? "PUT" : "POST";
-    if (strcmp(method, want) != 0) {
-        r->allow = want;
+    bool weight = strcmp(action, "weight") == 0;
+    bool allowed = weight ? strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0
+                          : strcmp(method, "POST") == 0;
+    if (!allowed) {
+        r->allow = weight ? "PUT, DELETE" : "POST";
         reply_error(r, 405, "method not allowed");
         return;
     }
@@ -206,13 +208,15 @@ route_backend(struct admin *ad, struct reply *r, const char *method,
         drainer_drain(ad->drainer, b);
     } else if (strcmp(action, "enable") == 0) {
         drainer_enable(ad->drainer, b);
+    } else if (strcmp(method, "DELETE") == 0) {
+        backend_clear_weight(b, now);
     } else {
-        unsigned weight;
-        if (parse_weight(body, body_len, &weight) == -1) {
+        unsigned w;
+        if (parse_weight(body, body_len, &w) == -1) {
             reply_error(r, 400, "body must be {\"weight\": N} with N in 0..256");
             return;
         }
-        backend_set_weight(b, weight, now);
+        backend_set_weight(b, w, now);
     }
     r->status = 200;
     write_backend(&r->w, b);

@@ -330,7 +330,8 @@ admin_auth_required(const char *method, const char *path, size_t path_len)
         if (post && (path_is(action, alen, "drain")
                      || path_is(action, alen, "enable")))
             return ADMIN_ROLE_OPERATOR;
-        if (strcmp(method, "PUT") == 0 && path_is(action, alen, "weight"))
+        if ((strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0) &&
+            path_is(action, alen, "weight"))
             return ADMIN_ROLE_OPERATOR;
     }
     return ADMIN_ROLE_ADMIN;

@@ -411,6 +411,18 @@ backend_enable(struct backend *b, uint64_t now_ms)
 }
 
 void
+backend_clear_weight(struct backend *b, uint64_t now_ms)
+{
+    if (b->weight_admin >= 0) {
+        b->weight_admin = -1;
+        log_info("backend %s: admin weight cleared: weight %u", b->name,
+                 backend_base_weight(b));
+    }
+    if (b->table != NULL)
+        backend_table_refresh(b->table, now_ms);
+}
+
+void
 backend_set_weight(struct backend *b, unsigned weight, uint64_t now_ms)
 {
     if (b->weight_admin != (int)weight) {

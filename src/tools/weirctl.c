@@ -52,7 +52,7 @@ usage(FILE *out)
             "       weirctl [-s SOCKET] [--json] drain NAME [--wait] "
             "[--timeout SECONDS]\n"
             "       weirctl [-s SOCKET] [--json] enable NAME\n"
-            "       weirctl [-s SOCKET] [--json] weight NAME N\n"
+            "       weirctl [-s SOCKET] [--json] weight NAME N|reset\n"
             "       weirctl [-s SOCKET] [--json] reload\n"
             "       weirctl [-s SOCKET] [--json] health\n"
             "The socket defaults to $WEIR_SOCKET, else admin.socket of "
@@ -634,12 +634,15 @@ cmd_weight(const struct ctl *c)
     struct json_doc *doc;
     size_t len = strlen(arg);
 
-    if (len == 0 || len > 3 || strspn(arg, "0123456789") != len
-        || atoi(arg) > 256)
-        return value_error("weight must be an integer from 0 to 256, not "
-                           "'%s'", arg);
+    bool reset = strcmp(arg, "reset") == 0;
+    if (!reset && (len == 0 || len > 3 || strspn(arg, "0123456789") != len
+                   || atoi(arg) > 256))
+        return value_error("weight must be an integer from 0 to 256, or "
+                           "reset, not '%s'", arg);
     snprintf(body, sizeof(body), "{\"weight\":%d}", atoi(arg));
-    int rc = backend_call(c, "PUT", name, "weight", body, c->json, &doc);
+    /* reset: forget the weight set here; the file's (or the node's) rules. */
+    int rc = reset ? backend_call(c, "DELETE", name, "weight", NULL, c->json, &doc)
+                   : backend_call(c, "PUT", name, "weight", body, c->json, &doc);
     if (doc != NULL) {
         const struct json_value *b = json_root(doc);
         printf("%s: weight %s", name, int_field(b, "weight", n, sizeof(n)));
@@ -730,7 +733,7 @@ static const struct command {
     {"status", 0, "", cmd_status},
     {"drain", 1, " NAME", cmd_drain},
     {"enable", 1, " NAME", cmd_enable},
-    {"weight", 2, " NAME N", cmd_weight},
+    {"weight", 2, " NAME N|reset", cmd_weight},
     {"reload", 0, "", cmd_reload},
     {"health", 0, "", cmd_health},
 };

@@ -134,6 +134,12 @@ test_endpoints_and_errors(void **state)
     assert_int_equal(admin("PUT", "/backends/agent-1/weight", "{\"weight\": 7}", &r), 200);
     assert_non_null(strstr(r.body, "\"weight\":7"));
     h_response_fini(&r);
+    /* DELETE forgets it: the configured weight (1) applies again. */
+    assert_int_equal(admin("DELETE", "/backends/agent-1/weight", NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"weight\":1,"));
+    h_response_fini(&r);
+    assert_int_equal(admin("PUT", "/backends/agent-1/weight", "{\"weight\": 7}", &r), 200);
+    h_response_fini(&r);
     /* Drain and enable are idempotent. */
     assert_int_equal(admin_status("POST", "/backends/agent-1/drain", NULL), 200);
     assert_int_equal(admin_status("POST", "/backends/agent-1/drain", NULL), 200);

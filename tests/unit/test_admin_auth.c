@@ -142,6 +142,7 @@ static const struct {
     {"POST", "/backends/agent-1/drain", ADMIN_ROLE_OPERATOR},
     {"POST", "/backends/agent-1/enable", ADMIN_ROLE_OPERATOR},
     {"PUT", "/backends/agent-1/weight", ADMIN_ROLE_OPERATOR},
+    {"DELETE", "/backends/agent-1/weight", ADMIN_ROLE_OPERATOR},
     {"POST", "/backends/a/drain?x=1", ADMIN_ROLE_OPERATOR},
     {"POST", "/reload", ADMIN_ROLE_ADMIN},
     {"POST", "/reload?now", ADMIN_ROLE_ADMIN},

@@ -152,6 +152,9 @@ uint64_t backend_check_interval_ms(const struct backend *b);
 void backend_drain(struct backend *b, uint64_t now_ms);
 void backend_enable(struct backend *b, uint64_t now_ms);
 void backend_set_weight(struct backend *b, unsigned weight, uint64_t now_ms);
+/* Forget the admin API's weight: the node's (Weir-Weight) or the
+ * configured one applies again. */
+void backend_clear_weight(struct backend *b, uint64_t now_ms);
 
 /* The weight in force before slow start: admin's, else the agent's, else
  * the configured one. */
