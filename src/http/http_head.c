@@ -174,6 +174,7 @@ parse_field_line(struct http_header *f, const char *p, size_t len)
     while (e > i && is_ows(p[e - 1]))
         e--;
     f->value = (struct http_span){p + i, e - i};
+    f->ows_after = e != len;
     return 0;
 }
 
@@ -239,8 +240,11 @@ parse_content_length(struct http_head *h, struct http_span v)
                 return -1;
             n = n * 10 + (c - '0');
         }
-        if ((h->flags & HTTP_HEAD_F_LENGTH) && h->content_length != n)
-            return -1;
+        if (h->flags & HTTP_HEAD_F_LENGTH) {
+            if (h->content_length != n)
+                return -1;
+            h->flags |= HTTP_HEAD_F_ODD_FRAMING; /* repeated */
+        }
         h->content_length = n;
         h->flags |= HTTP_HEAD_F_LENGTH;
         any = true;
@@ -327,20 +331,32 @@ scan_semantics(struct http_head *h, int err, size_t *nhost)
         if (http_span_ieq(f->name, "content-length")) {
             if (parse_content_length(h, f->value) == -1)
                 return err;
+            if (f->ows_after)
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
         } else if (http_span_ieq(f->name, "transfer-encoding")) {
             int rc = parse_transfer_encoding(h, f->value);
             if (rc != 0)
                 return err == 400 ? rc : err;
+            if (f->ows_after || !http_span_ieq(f->value, "chunked"))
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
         } else if (http_span_ieq(f->name, "connection")) {
             parse_connection(h, f->value);
+            if (f->ows_after || !(http_span_ieq(f->value, "close") ||
+                                  http_span_ieq(f->value, "keep-alive")))
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+        } else if (http_span_ieq(f->name, "proxy-connection")) {
+            h->flags |= HTTP_HEAD_F_ODD_FRAMING;
         } else if (http_span_ieq(f->name, "host")) {
             h->host = f->value;
             (*nhost)++;
         } else if (http_span_ieq(f->name, "expect")) {
             if (http_span_ieq(f->value, "100-continue"))
                 h->flags |= HTTP_HEAD_F_EXPECT_100;
+        } else if (f->name.len > 17 && strncasecmp(f->name.p, "transfer-encoding", 17) == 0) {
+            /* http-parser treats a name that starts so as one. */
+            h->flags |= HTTP_HEAD_F_ODD_FRAMING;
         } else if (http_span_ieq(f->name, "upgrade")) {
-            h->flags |= HTTP_HEAD_F_UPGRADE;
+            h->flags |= HTTP_HEAD_F_UPGRADE | HTTP_HEAD_F_ODD_FRAMING;
         }
     }
     if ((h->flags & HTTP_HEAD_F_CHUNKED) && (h->flags & HTTP_HEAD_F_LENGTH))

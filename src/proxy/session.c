@@ -700,7 +700,7 @@ accept_head(struct session *s, size_t len)
         return;
     }
     http_msg_init(&s->req, false);
-    if (http_msg_start(&s->req, data, len, false) == -1) {
+    if (http_msg_start(&s->req, h, false) == -1) {
         reply_error(s, 400, "parser rejected head");
         return;
     }
@@ -781,7 +781,7 @@ choose_framing(struct session *s, const struct http_head *h)
         return HTTP_FRAMING_LENGTH;
     /* Chunked or close-delimited: HTTP/1.1 clients get chunked, so the
      * client connection survives a close-delimited backend response. */
-    return s->req.parser.http_minor >= 1 ? HTTP_FRAMING_CHUNKED
+    return s->req.minor >= 1 ? HTTP_FRAMING_CHUNKED
                                          : HTTP_FRAMING_CLOSE;
 }
 
@@ -791,7 +791,7 @@ forward_interim(struct session *s, const struct http_head *h, size_t len)
 {
     struct http_response_ctx ctx = {.framing = HTTP_FRAMING_NONE};
     /* HTTP/1.0 clients do not know interim responses: swallow them. */
-    if (s->req.parser.http_minor >= 1 &&
+    if (s->req.minor >= 1 &&
         http_rewrite_response(&s->cout, h, &ctx) == -1)
         return false;
     buf_consume(&s->uin, len);
@@ -826,7 +826,7 @@ response_head_step(struct session *s)
     s->resp_status = h->status;
     s->t_head = ev_now(s->px->loop);
     http_msg_init(&s->resp, true);
-    if (http_msg_start(&s->resp, buf_rptr(&s->uin), end, s->req_is_head) == -1) {
+    if (http_msg_start(&s->resp, h, s->req_is_head) == -1) {
         upstream_failed(s, "parser rejected response head");
         return;
     }
@@ -834,7 +834,7 @@ response_head_step(struct session *s)
     s->close_after = !s->client_ka || s->px->stopping || s->c_eof ||
                      ctx.framing == HTTP_FRAMING_CLOSE;
     ctx.close = s->close_after;
-    ctx.keep_alive_10 = s->req.parser.http_minor == 0 && !ctx.close;
+    ctx.keep_alive_10 = s->req.minor == 0 && !ctx.close;
     ctx.extra = set_cookie_for(s);
     s->resp.chunked_out = ctx.framing == HTTP_FRAMING_CHUNKED;
     size_t queued = buf_len(&s->cout);

@@ -19,6 +19,7 @@ struct http_span {
 struct http_header {
     struct http_span name;
     struct http_span value;   /* OWS trimmed on both sides */
+    bool ows_after;           /* the value was followed by OWS */
 };
 
 /* Framing and connection facts the proxy needs, derived from the headers. */
@@ -28,6 +29,12 @@ struct http_header {
 #define HTTP_HEAD_F_CONN_KA   (1u << 3) /* Connection: keep-alive */
 #define HTTP_HEAD_F_EXPECT_100 (1u << 4) /* Expect: 100-continue */
 #define HTTP_HEAD_F_UPGRADE   (1u << 5) /* Upgrade present */
+/* A framing or connection header in a form other than the plain ones
+ * (one Content-Length with one value, "Transfer-Encoding: chunked",
+ * "Connection: close" or "keep-alive", nothing after the value): http_msg
+ * then lets http-parser read those headers (http-parser reads some of
+ * these forms its own way; Weir must agree with it). */
+#define HTTP_HEAD_F_ODD_FRAMING (1u << 6)
 
 struct http_head {
     /* request line */
