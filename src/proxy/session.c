@@ -31,6 +31,7 @@
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
 #include "weir/util/defs.h"
+#include "weir/util/fmt.h"
 #include "weir/util/json.h"
 #include "weir/util/log.h"
 
@@ -594,13 +595,35 @@ method_is(const struct http_head *h, const char *m)
     return h->method.len == n && memcmp(h->method.p, m, n) == 0;
 }
 
+/* A fresh request id: the boot id, then the request count in 16 hex
+ * digits. */
+static void
+new_request_id(struct session *s)
+{
+    struct proxy *px = s->px;
+    size_t n = strlen(px->boot_id);
+
+    memcpy(s->request_id, px->boot_id, n);
+    fmt_hex_fixed(s->request_id + n, ++px->next_request_seq, 16);
+    s->request_id[n + 16] = '\0';
+}
+
 static void
 make_request_id(struct session *s, const struct http_head *h)
 {
     if (http_rewrite_request_id(h, s->request_id, sizeof(s->request_id)))
         return;
-    snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
-             s->px->boot_id, (unsigned long long)++s->px->next_request_seq);
+    new_request_id(s);
+}
+
+/* SPAN as a NUL-terminated string in DST (SIZE bytes), cut to fit. */
+static void
+copy_span(char *dst, size_t size, struct http_span span)
+{
+    size_t n = MIN(span.len, size - 1);
+    if (n > 0)
+        memcpy(dst, span.p, n);
+    dst[n] = '\0';
 }
 
 /* The backend named by a valid affinity cookie in H, if any. */
@@ -681,16 +704,11 @@ accept_head(struct session *s, size_t len)
     int status = http_head_parse_request(h, data, len);
     s->log_pending = true;
     s->t_req = ev_now(px->loop);
-    snprintf(s->log_method, sizeof(s->log_method), "%.*s",
-             (int)MIN(h->method.len, sizeof(s->log_method) - 1),
-             h->method.p ? h->method.p : "");
-    snprintf(s->log_target, sizeof(s->log_target), "%.*s",
-             (int)MIN(h->target.len, sizeof(s->log_target) - 1),
-             h->target.p ? h->target.p : "");
+    copy_span(s->log_method, sizeof(s->log_method), h->method);
+    copy_span(s->log_target, sizeof(s->log_target), h->target);
     if (status != 0) {
         /* The head cannot be trusted for an id: a fresh one. */
-        snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
-                 px->boot_id, (unsigned long long)++px->next_request_seq);
+        new_request_id(s);
         reply_error(s, status, "bad request head");
         return;
     }
