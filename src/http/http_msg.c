@@ -292,12 +292,10 @@ parse_framing(struct http_msg *m, const struct http_head *h)
     }
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!(http_span_ieq(f->name, "content-length") ||
+        if (!(f->kind == HTTP_HDR_CONTENT_LENGTH || f->kind == HTTP_HDR_CONNECTION ||
+              f->kind == HTTP_HDR_PROXY_CONNECTION || f->kind == HTTP_HDR_UPGRADE ||
               (f->name.len >= 17 &&
-               strncasecmp(f->name.p, "transfer-encoding", 17) == 0) ||
-              http_span_ieq(f->name, "connection") ||
-              http_span_ieq(f->name, "proxy-connection") ||
-              http_span_ieq(f->name, "upgrade")))
+               strncasecmp(f->name.p, "transfer-encoding", 17) == 0)))
             continue;
         /* The line as it came: OWS after the value, then CRLF. */
         const char *end = f->value.p + f->value.len;

@@ -64,7 +64,7 @@ put_forwarded_for(struct buf *out, const struct http_head *h, const char *ip)
         return -1;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "x-forwarded-for") || f->value.len == 0)
+        if (f->kind != HTTP_HDR_X_FORWARDED_FOR || f->value.len == 0)
             continue;
         if ((!first && put(out, ", ", 2) == -1) ||
             put(out, f->value.p, f->value.len) == -1)
@@ -113,19 +113,19 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
         goto fail;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (http_head_is_hop_by_hop(h, f->name) ||
-            http_span_ieq(f->name, "content-length") ||
-            http_span_ieq(f->name, "x-forwarded-for") ||
-            http_span_ieq(f->name, "x-forwarded-proto"))
+        if (http_head_header_is_hop_by_hop(h, f) ||
+            f->kind == HTTP_HDR_CONTENT_LENGTH ||
+            f->kind == HTTP_HDR_X_FORWARDED_FOR ||
+            f->kind == HTTP_HDR_X_FORWARDED_PROTO)
             continue;
-        if (http_span_ieq(f->name, "x-request-id")) {
+        if (f->kind == HTTP_HDR_X_REQUEST_ID) {
             /* An empty id is no id: ours replaces it, and it is the one
              * http_rewrite_request_id() reported. */
             if (f->value.len == 0)
                 continue;
             has_id = true;
         }
-        if (ctx->strip_cookie != NULL && http_span_ieq(f->name, "cookie")) {
+        if (ctx->strip_cookie != NULL && f->kind == HTTP_HDR_COOKIE) {
             if (put_cookie_without(out, f, ctx->strip_cookie) == -1)
                 goto fail;
             continue;
@@ -193,8 +193,8 @@ http_rewrite_response(struct buf *out, const struct http_head *h,
         goto fail;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (http_head_is_hop_by_hop(h, f->name) ||
-            http_span_ieq(f->name, "content-length"))
+        if (http_head_header_is_hop_by_hop(h, f) ||
+            f->kind == HTTP_HDR_CONTENT_LENGTH)
             continue;
         if (put_header(out, f) == -1)
             goto fail;
@@ -227,7 +227,7 @@ http_rewrite_request_id(const struct http_head *h, char *id, size_t idlen)
     /* The first non-empty one: empty ones are not forwarded. */
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "x-request-id") || f->value.len == 0)
+        if (f->kind != HTTP_HDR_X_REQUEST_ID || f->value.len == 0)
             continue;
         size_t n = f->value.len < idlen - 1 ? f->value.len : idlen - 1;
         memcpy(id, f->value.p, n);

@@ -637,7 +637,7 @@ find_sticky(struct session *s, const struct http_head *h)
 
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "cookie") ||
+        if (f->kind != HTTP_HDR_COOKIE ||
             affinity_lookup(&px->aff_keys, f->value.p, f->value.len,
                             a->cookie_name, now_s, &c) == -1)
             continue;
