@@ -255,35 +255,45 @@ ensure_cin(struct session *s)
 {
     if (s->cin.data != NULL)
         return 0;
-    return buf_init(&s->cin, s->gen->cfg->limits.max_header_bytes);
+    return buf_init_cached(&s->px->bufs, &s->cin, s->gen->cfg->limits.max_header_bytes);
 }
 
 /* The other three buffers, for an exchange or a reply. 0 or -1. */
 static int
 ensure_exchange_bufs(struct session *s)
 {
+    struct buf_cache *c = &s->px->bufs;
     size_t head = s->gen->cfg->limits.max_header_bytes;
     if ((s->uout.data == NULL &&
-         buf_init(&s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
-        (s->uin.data == NULL && buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1) ||
+         buf_init_cached(c, &s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
+        (s->uin.data == NULL && buf_init_cached(c, &s->uin, SESSION_RESPONSE_BUF) == -1) ||
         (s->cout.data == NULL &&
-         buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1))
+         buf_init_cached(c, &s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1))
         return -1;
     return 0;
 }
 
+/* Give the four buffers back to the loop's cache (or free them). */
+static void
+release_bufs(struct session *s)
+{
+    struct buf_cache *c = &s->px->bufs;
+    buf_fini_cached(c, &s->cin);
+    buf_fini_cached(c, &s->uout);
+    buf_fini_cached(c, &s->uin);
+    buf_fini_cached(c, &s->cout);
+}
+
 /* An idle keep-alive connection keeps no buffer: about 100 KiB less per
- * connection waiting for its next request. */
+ * connection waiting for its next request. The buffers go back to the
+ * loop's cache, so the next request (on any connection) needs no malloc. */
 static void
 release_idle_bufs(struct session *s)
 {
     if (s->state != SESSION_HEAD || buf_len(&s->cin) > 0 ||
         buf_len(&s->cout) > 0 || s->cin.data == NULL)
         return;
-    buf_fini(&s->cin);
-    buf_fini(&s->uout);
-    buf_fini(&s->uin);
-    buf_fini(&s->cout);
+    release_bufs(s);
 }
 
 /* ISO 8601 / RFC 3339 UTC with milliseconds. */
@@ -1280,10 +1290,7 @@ session_free(struct session *s)
     ev_timer_stop(px->loop, &s->timer);
     transport_fini(&s->tp);
     close(s->tp.fd);
-    buf_fini(&s->cin);
-    buf_fini(&s->uout);
-    buf_fini(&s->uin);
-    buf_fini(&s->cout);
+    release_bufs(s);
     free(s->tried);
     hold_backend(&s->backend, NULL);
     hold_backend(&s->sticky, NULL);
