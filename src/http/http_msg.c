@@ -449,6 +449,29 @@ http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out)
     return m->complete ? HTTP_MSG_DONE : HTTP_MSG_AGAIN;
 }
 
+size_t
+http_msg_direct(const struct http_msg *m, size_t avail)
+{
+    if (m->complete || m->chunked_out)
+        return 0;
+    if (m->framing == HTTP_MSG_EOF)
+        return avail;
+    if (m->framing == HTTP_MSG_LENGTH)
+        return avail < m->left ? avail : (size_t)m->left;
+    return 0;
+}
+
+void
+http_msg_direct_done(struct http_msg *m, size_t n)
+{
+    m->body_bytes += n;
+    if (m->framing == HTTP_MSG_LENGTH) {
+        m->left -= n;
+        if (m->left == 0)
+            m->complete = true;
+    }
+}
+
 enum http_msg_rc
 http_msg_eof(struct http_msg *m, struct buf *out)
 {

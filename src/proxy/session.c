@@ -960,6 +960,44 @@ upstream_io(struct session *s)
     return progress;
 }
 
+/* Send response body bytes to a plain TCP client straight from uin, after
+ * what cout holds and in the same syscall, instead of copying them into
+ * cout first. Only while the client takes them: what it does not take is
+ * pumped into cout as before, so backpressure and the client_write timeout
+ * are unchanged. (TLS keeps the copy: SSL_write is retried with what cout
+ * holds.) False when the session failed. */
+static bool
+send_body_direct(struct session *s)
+{
+    while (s->c_writable && s->tp.ssl == NULL) {
+        size_t body = http_msg_direct(&s->resp, buf_len(&s->uin));
+        if (body == 0)
+            return true;
+        size_t head = buf_len(&s->cout);
+        ssize_t n = transport_write2(&s->tp, buf_rptr(&s->cout), head,
+                                     buf_rptr(&s->uin), body);
+        if (n == TRANSPORT_AGAIN) {
+            s->c_writable = false;
+            return true;
+        }
+        if (n < 0) {
+            release_backend(s, BACKEND_ABANDONED);
+            session_fail(s, "client write failed");
+            return false;
+        }
+        size_t from_head = MIN((size_t)n, head);
+        size_t from_body = (size_t)n - from_head;
+        buf_consume(&s->cout, from_head);
+        buf_consume(&s->uin, from_body);
+        http_msg_direct_done(&s->resp, from_body);
+        s->req_out += from_body;
+        s->px->counters.bytes_out += (uint64_t)n;
+        if ((size_t)n < head + body)
+            s->c_writable = false;
+    }
+    return true;
+}
+
 static bool
 pump_response(struct session *s)
 {
@@ -974,7 +1012,10 @@ pump_response(struct session *s)
     }
     if (s->resp_done)
         return false;
-    size_t before = buf_len(&s->uin), queued = buf_len(&s->cout);
+    size_t before = buf_len(&s->uin);
+    if (!send_body_direct(s))
+        return false;
+    size_t queued = buf_len(&s->cout);
     enum http_msg_rc rc = http_msg_pump(&s->resp, &s->uin, &s->cout);
     if (rc == HTTP_MSG_AGAIN && s->u_eof && buf_len(&s->uin) == 0)
         rc = http_msg_eof(&s->resp, &s->cout);

@@ -1170,6 +1170,60 @@ test_head_size_limit(void **unused)
     }
 }
 
+/* Bytes that may be sent from the input as they are: a Content-Length
+ * body up to its end, an until-close body whole, nothing re-encoded,
+ * chunked or after the end. */
+static void
+test_direct(void **unused)
+{
+    static const char cl[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    static const char eof[] = "HTTP/1.1 200 OK\r\n\r\n";
+    struct http_msg m;
+    struct buf in, out;
+
+    http_msg_init(&m, true);
+    assert_int_equal(start(&m, cl, sizeof(cl) - 1, false), 0);
+    assert_int_equal(http_msg_direct(&m, 4), 4);
+    assert_int_equal(http_msg_direct(&m, 20), 10);
+    http_msg_direct_done(&m, 4);
+    assert_int_equal(m.body_bytes, 4);
+    assert_false(m.complete);
+    assert_int_equal(http_msg_direct(&m, 20), 6);
+    /* The rest may still be pumped, and completes the message. */
+    buf_init(&in, 64);
+    buf_init(&out, 64);
+    buf_append_str(&in, "4567");
+    assert_int_equal(http_msg_pump(&m, &in, &out), HTTP_MSG_AGAIN);
+    assert_int_equal(buf_len(&out), 4);
+    assert_int_equal(http_msg_direct(&m, 20), 2);
+    http_msg_direct_done(&m, 2);
+    assert_true(m.complete);
+    assert_int_equal(m.body_bytes, 10);
+    assert_int_equal(http_msg_direct(&m, 20), 0);
+    assert_int_equal(http_msg_pump(&m, &in, &out), HTTP_MSG_DONE);
+
+    http_msg_init(&m, true);
+    assert_int_equal(start(&m, cl, sizeof(cl) - 1, false), 0);
+    m.chunked_out = true;
+    assert_int_equal(http_msg_direct(&m, 20), 0);
+
+    http_msg_init(&m, true);
+    assert_int_equal(start(&m, eof, sizeof(eof) - 1, false), 0);
+    assert_int_equal(http_msg_direct(&m, 12345), 12345);
+    http_msg_direct_done(&m, 12345);
+    assert_false(m.complete);
+    assert_int_equal(http_msg_eof(&m, &out), HTTP_MSG_DONE);
+
+    http_msg_init(&m, true);
+    assert_int_equal(start(&m, RESP_TE, sizeof(RESP_TE) - 1, false), 0);
+    assert_int_equal(http_msg_direct(&m, 20), 0);
+    http_msg_init(&m, true);
+    assert_int_equal(start(&m, cl, sizeof(cl) - 1, true), 0); /* HEAD */
+    assert_int_equal(http_msg_direct(&m, 20), 0);
+    buf_fini(&in);
+    buf_fini(&out);
+}
+
 int
 main(void)
 {
@@ -1194,6 +1248,7 @@ main(void)
         cmocka_unit_test(test_pipelined_chunked),
         cmocka_unit_test(test_agrees_with_http_parser),
         cmocka_unit_test(test_head_size_limit),
+        cmocka_unit_test(test_direct),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,14 @@ bool http_msg_keep_alive(const struct http_msg *m);
  * Bytes after the end of the message stay in IN. */
 enum http_msg_rc http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out);
 
+/* How many of the AVAIL bytes at the front of the input are body bytes
+ * that may go out exactly as they are (a Content-Length or until-close
+ * body, not re-encoded): the caller may send them from the input itself,
+ * then report them with http_msg_direct_done, instead of pumping. */
+size_t http_msg_direct(const struct http_msg *m, size_t avail);
+/* N bytes reported by http_msg_direct were sent and consumed. */
+void http_msg_direct_done(struct http_msg *m, size_t n);
+
 /* The input ended. DONE when that ends the message (read-until-close),
  * ERROR when the message was cut short. */
 enum http_msg_rc http_msg_eof(struct http_msg *m, struct buf *out);
