@@ -15,7 +15,72 @@ is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+    case '~':
+        return true;
+    }
+    return false;
+}
+
+/* NAME (LEN bytes of tchar) equals LOWER ignoring case. For tchar, c | 0x20
+ * folds exactly the letters: no other tchar maps onto a letter or '-'. */
+static bool
+name_is(const char *name, const char *lower, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((name[i] | 0x20) != lower[i])
+            return false;
+    return true;
+}
+
+enum http_hdr
+http_hdr_classify(const char *p, size_t len)
+{
+#define IS(lit, kind) \
+    if (name_is(p, lit, sizeof(lit) - 1)) \
+        return kind
+    if (len < 2)
+        return HTTP_HDR_OTHER;
+    switch (len) {
+    case 2:
+        IS("te", HTTP_HDR_TE);
+        break;
+    case 4:
+        IS("host", HTTP_HDR_HOST);
+        break;
+    case 6:
+        IS("cookie", HTTP_HDR_COOKIE);
+        IS("expect", HTTP_HDR_EXPECT);
+        break;
+    case 7:
+        IS("upgrade", HTTP_HDR_UPGRADE);
+        IS("trailer", HTTP_HDR_TRAILER);
+        break;
+    case 10:
+        IS("connection", HTTP_HDR_CONNECTION);
+        IS("keep-alive", HTTP_HDR_KEEP_ALIVE);
+        break;
+    case 12:
+        IS("x-request-id", HTTP_HDR_X_REQUEST_ID);
+        break;
+    case 14:
+        IS("content-length", HTTP_HDR_CONTENT_LENGTH);
+        break;
+    case 15:
+        IS("x-forwarded-for", HTTP_HDR_X_FORWARDED_FOR);
+        break;
+    case 16:
+        IS("proxy-connection", HTTP_HDR_PROXY_CONNECTION);
+        break;
+    case 17:
+        IS("transfer-encoding", HTTP_HDR_TRANSFER_ENCODING);
+        IS("x-forwarded-proto", HTTP_HDR_X_FORWARDED_PROTO);
+        break;
+    }
+    return HTTP_HDR_OTHER;
+#undef IS
 }
 
 /* Field-value bytes: VCHAR, obs-text, SP and HTAB; no other controls. */
@@ -174,6 +239,8 @@ parse_field_line(struct http_header *f, const char *p, size_t len)
     while (e > i && is_ows(p[e - 1]))
         e--;
     f->value = (struct http_span){p + i, e - i};
+    f->ows_after = e != len;
+    f->kind = (unsigned char)http_hdr_classify(f->name.p, f->name.len);
     return 0;
 }
 
@@ -242,8 +309,11 @@ parse_content_length(struct http_head *h, struct http_span v)
                 return -1;
             n = n * 10 + (c - '0');
         }
-        if ((h->flags & HTTP_HEAD_F_LENGTH) && h->content_length != n)
-            return -1;
+        if (h->flags & HTTP_HEAD_F_LENGTH) {
+            if (h->content_length != n)
+                return -1;
+            h->flags |= HTTP_HEAD_F_ODD_FRAMING; /* repeated */
+        }
         h->content_length = n;
         h->flags |= HTTP_HEAD_F_LENGTH;
         any = true;
@@ -279,8 +349,11 @@ parse_connection(struct http_head *h, struct http_span v)
             h->flags |= HTTP_HEAD_F_CONN_CLOSE;
         else if (http_span_ieq(item, "keep-alive"))
             h->flags |= HTTP_HEAD_F_CONN_KA;
-        else if (h->nconnection_tokens < nitems(h->connection_tokens))
-            h->connection_tokens[h->nconnection_tokens++] = item;
+        else {
+            h->flags |= HTTP_HEAD_F_CONN_TOKENS;
+            if (h->nconnection_tokens < nitems(h->connection_tokens))
+                h->connection_tokens[h->nconnection_tokens++] = item;
+        }
     }
 }
 
@@ -327,23 +400,46 @@ scan_semantics(struct http_head *h, int err, size_t *nhost)
     *nhost = 0;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (http_span_ieq(f->name, "content-length")) {
+        int rc;
+        switch (f->kind) {
+        case HTTP_HDR_CONTENT_LENGTH:
             if (parse_content_length(h, f->value) == -1)
                 return err;
-        } else if (http_span_ieq(f->name, "transfer-encoding")) {
-            int rc = parse_transfer_encoding(h, f->value);
+            if (f->ows_after)
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+            break;
+        case HTTP_HDR_TRANSFER_ENCODING:
+            rc = parse_transfer_encoding(h, f->value);
             if (rc != 0)
                 return err == 400 ? rc : err;
-        } else if (http_span_ieq(f->name, "connection")) {
+            if (f->ows_after || !http_span_ieq(f->value, "chunked"))
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+            break;
+        case HTTP_HDR_CONNECTION:
             parse_connection(h, f->value);
-        } else if (http_span_ieq(f->name, "host")) {
+            if (f->ows_after || !(http_span_ieq(f->value, "close") ||
+                                  http_span_ieq(f->value, "keep-alive")))
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+            break;
+        case HTTP_HDR_PROXY_CONNECTION:
+            h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+            break;
+        case HTTP_HDR_HOST:
             h->host = f->value;
             (*nhost)++;
-        } else if (http_span_ieq(f->name, "expect")) {
+            break;
+        case HTTP_HDR_EXPECT:
             if (http_span_ieq(f->value, "100-continue"))
                 h->flags |= HTTP_HEAD_F_EXPECT_100;
-        } else if (http_span_ieq(f->name, "upgrade")) {
-            h->flags |= HTTP_HEAD_F_UPGRADE;
+            break;
+        case HTTP_HDR_UPGRADE:
+            h->flags |= HTTP_HEAD_F_UPGRADE | HTTP_HEAD_F_ODD_FRAMING;
+            break;
+        case HTTP_HDR_OTHER:
+            /* http-parser treats a name that starts so as one. */
+            if (f->name.len > 17 && name_is(f->name.p, "transfer-encoding", 17))
+                h->flags |= HTTP_HEAD_F_ODD_FRAMING;
+            break;
         }
     }
     if ((h->flags & HTTP_HEAD_F_CHUNKED) && (h->flags & HTTP_HEAD_F_LENGTH))
@@ -424,20 +520,30 @@ http_head_parse_response(struct http_head *h, const char *data, size_t len)
     return 0;
 }
 
-bool
-http_head_is_hop_by_hop(const struct http_head *h, struct http_span name)
+static bool
+kind_is_hop_by_hop(unsigned kind)
 {
-    static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade",
-    };
-    for (size_t i = 0; i < nitems(hop); i++)
-        if (http_span_ieq(name, hop[i]))
-            return true;
+    switch (kind) {
+    case HTTP_HDR_CONNECTION:
+    case HTTP_HDR_KEEP_ALIVE:
+    case HTTP_HDR_PROXY_CONNECTION:
+    case HTTP_HDR_TE:
+    case HTTP_HDR_TRAILER:
+    case HTTP_HDR_TRANSFER_ENCODING:
+    case HTTP_HDR_UPGRADE:
+        return true;
+    }
+    return false;
+}
+
+/* NAME is named in one of H's Connection headers. */
+static bool
+named_by_connection(const struct http_head *h, struct http_span name)
+{
     /* Scan the Connection headers themselves: connection_tokens holds
      * only the first few, and a name past them must not slip through. */
     for (size_t i = 0; i < h->nheaders; i++) {
-        if (!http_span_ieq(h->headers[i].name, "connection"))
+        if (h->headers[i].kind != HTTP_HDR_CONNECTION)
             continue;
         struct http_span rest = h->headers[i].value, t;
         while (next_list_item(&rest, &t))
@@ -445,4 +551,20 @@ http_head_is_hop_by_hop(const struct http_head *h, struct http_span name)
                 return true;
     }
     return false;
+}
+
+bool
+http_head_is_hop_by_hop(const struct http_head *h, struct http_span name)
+{
+    if (kind_is_hop_by_hop(http_hdr_classify(name.p, name.len)))
+        return true;
+    return (h->flags & HTTP_HEAD_F_CONN_TOKENS) && named_by_connection(h, name);
+}
+
+bool
+http_head_header_is_hop_by_hop(const struct http_head *h, const struct http_header *f)
+{
+    if (kind_is_hop_by_hop(f->kind))
+        return true;
+    return (h->flags & HTTP_HEAD_F_CONN_TOKENS) && named_by_connection(h, f->name);
 }

@@ -1,13 +1,17 @@
-/* Runs Debian's http-parser over one message. The head was checked by
- * http_head first; here the parser supplies framing (Content-Length,
- * chunked, read-until-close) and decodes the body. It owns no buffers. */
+/* Body framing of one message, set up from a head that http_head checked
+ * and split (the head is parsed once). Content-Length and read-until-close
+ * bodies are counted here; chunked bodies are checked strictly here and
+ * decoded by Debian's http-parser, started after a head that says only
+ * "chunked". It owns no buffers. */
 #include "weir/http/http_msg.h"
 
-#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "weir/http/http_head.h"
 #include "weir/util/buf.h"
 #include "weir/util/defs.h"
+#include "weir/util/fmt.h"
 
 /* Exported by libhttp_parser 2.9 but missing from its header: whether a
  * message whose head was parsed is delimited by the end of the stream. */
@@ -169,11 +173,13 @@ on_headers_complete(http_parser *p)
     return 0;
 }
 
+/* Hand LEN decoded body bytes to m->out, re-encoded as a chunk when asked.
+ * 0, or -1 when out has no room (the callers keep HTTP_MSG_SLACK free, so
+ * that is a bug). */
 static int
-on_body(http_parser *p, const char *at, size_t len)
+put_body(struct http_msg *m, const char *at, size_t len)
 {
-    struct http_msg *m = p->data;
-    char size[24];
+    char size[20];
 
     if (m->out == NULL)
         return -1; /* body bytes inside the head: cannot happen */
@@ -183,10 +189,12 @@ on_body(http_parser *p, const char *at, size_t len)
             goto overflow;
         return 0;
     }
-    int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-    if (buf_room(m->out) < (size_t)n + len + 2)
+    size_t n = fmt_hex(size, len);
+    size[n++] = '\r';
+    size[n++] = '\n';
+    if (buf_room(m->out) < n + len + 2)
         goto overflow;
-    buf_append(m->out, size, (size_t)n);
+    buf_append(m->out, size, n);
     buf_append(m->out, at, len);
     buf_append(m->out, "\r\n", 2);
     return 0;
@@ -195,17 +203,30 @@ overflow:
     return -1;
 }
 
+/* The message is complete: close a re-encoded body. 0 or -1. */
 static int
-on_message_complete(http_parser *p)
+put_end(struct http_msg *m)
 {
-    struct http_msg *m = p->data;
-
     m->complete = true;
     if (m->chunked_out && m->out != NULL &&
         buf_append(m->out, "0\r\n\r\n", 5) == -1) {
         m->overflow = true;
         return -1;
     }
+    return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    return put_body(p->data, at, len);
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    if (put_end(p->data) == -1)
+        return -1;
     /* Stop here: the bytes that follow belong to the next message. */
     http_parser_pause(p, 1);
     return 0;
@@ -221,38 +242,172 @@ void
 http_msg_init(struct http_msg *m, bool response)
 {
     memset(m, 0, sizeof(*m));
-    http_parser_init(&m->parser, response ? HTTP_RESPONSE : HTTP_REQUEST);
-    m->parser.data = m;
+    m->response = response;
 }
 
-int
-http_msg_start(struct http_msg *m, const char *head, size_t len, bool skip_body)
+/* Run http-parser over LEN bytes that must all be taken without error. */
+static int
+parse_all(struct http_msg *m, const char *p, size_t len)
 {
-    m->skip_body = skip_body;
-    m->out = NULL;
-    size_t n = http_parser_execute(&m->parser, &msg_settings, head, len);
-    enum http_errno err = HTTP_PARSER_ERRNO(&m->parser);
-    if (err == HPE_PAUSED && m->complete)
-        return n == len ? 0 : -1;
-    if (err != HPE_OK || n != len)
+    size_t n = http_parser_execute(&m->parser, &msg_settings, p, len);
+    return HTTP_PARSER_ERRNO(&m->parser) == HPE_OK && n == len ? 0 : -1;
+}
+
+/* What http-parser refuses in a head that http_head accepted, apart from
+ * its framing headers (parse_framing). Before the head was parsed only
+ * once, http-parser ran over every whole head; test_http_msg compares the
+ * two over many heads. */
+static int
+parser_agrees(struct http_msg *m, const struct http_head *h)
+{
+    if (h->head_len > HTTP_MAX_HEADER_SIZE)
         return -1;
-    if (m->parser.flags & F_CHUNKED) {
+    http_parser_init(&m->parser, m->response ? HTTP_RESPONSE : HTTP_REQUEST);
+    m->parser.data = m;
+    if (m->response)
+        return 0;
+    /* Its method list and its URL grammar: run it over the request line
+     * itself, which http_head checked to be exactly
+     * METHOD SP target SP HTTP/1.x CRLF. */
+    size_t line = (size_t)(h->target.p + h->target.len - h->method.p) + 1 + 8 + 2;
+    return parse_all(m, h->method.p, line);
+}
+
+/* Run http-parser over what of the head bears on framing and persistence:
+ * the status line (requests: the request line is in already), then each
+ * framing or connection header line as it came, then the blank line. Other
+ * header lines cannot change its verdict once http_head accepted them. The
+ * message's framing is then the parser's. 0, or -1 when it refuses. */
+static int
+parse_framing(struct http_msg *m, const struct http_head *h)
+{
+    if (m->response) {
+        char line[16] = "HTTP/1.x 000\r\n";
+        line[7] = (char)('0' + h->minor);
+        line[9] = (char)('0' + h->status / 100 % 10);
+        line[10] = (char)('0' + h->status / 10 % 10);
+        line[11] = (char)('0' + h->status % 10);
+        if (parse_all(m, line, 14) == -1)
+            return -1;
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *f = &h->headers[i];
+        if (!(f->kind == HTTP_HDR_CONTENT_LENGTH || f->kind == HTTP_HDR_CONNECTION ||
+              f->kind == HTTP_HDR_PROXY_CONNECTION || f->kind == HTTP_HDR_UPGRADE ||
+              (f->name.len >= 17 &&
+               strncasecmp(f->name.p, "transfer-encoding", 17) == 0)))
+            continue;
+        /* The line as it came: OWS after the value, then CRLF. */
+        const char *end = f->value.p + f->value.len;
+        while (*end != '\r')
+            end++;
+        if (parse_all(m, f->name.p, (size_t)(end + 2 - f->name.p)) == -1)
+            return -1;
+    }
+    size_t n = http_parser_execute(&m->parser, &msg_settings, "\r\n", 2);
+    enum http_errno err = HTTP_PARSER_ERRNO(&m->parser);
+    if (n != 2 || !(err == HPE_OK || (err == HPE_PAUSED && m->complete)))
+        return -1;
+    if (m->complete)
+        m->framing = HTTP_MSG_NONE;
+    else if (m->parser.flags & F_CHUNKED)
+        m->framing = HTTP_MSG_CHUNKED;
+    else if (http_message_needs_eof(&m->parser))
+        m->framing = HTTP_MSG_EOF;
+    else
+        m->framing = HTTP_MSG_LENGTH;
+    m->left = m->framing == HTTP_MSG_LENGTH ? m->parser.content_length : 0;
+    m->keep_alive = http_should_keep_alive(&m->parser) != 0;
+    if (m->framing == HTTP_MSG_CHUNKED) {
         m->ck_state = CK_SIZE0;
         m->ck_left = 0;
     }
     return 0;
 }
 
+/* Put the parser where it would be after a head announcing a chunked
+ * body: the request line is in already for a request. */
+static int
+start_chunked(struct http_msg *m)
+{
+    static const char resp[] = "HTTP/1.1 200 OK\r\n";
+    static const char te[] = "Transfer-Encoding: chunked\r\n\r\n";
+
+    if (m->response && parse_all(m, resp, sizeof(resp) - 1) == -1)
+        return -1;
+    if (parse_all(m, te, sizeof(te) - 1) == -1)
+        return -1;
+    m->ck_state = CK_SIZE0;
+    m->ck_left = 0;
+    return 0;
+}
+
+int
+http_msg_start(struct http_msg *m, const struct http_head *h, bool skip_body)
+{
+    m->out = NULL;
+    m->skip_body = skip_body;
+    m->minor = h->minor;
+    if (parser_agrees(m, h) == -1)
+        return -1;
+    if (h->flags & HTTP_HEAD_F_ODD_FRAMING)
+        return parse_framing(m, h);
+    /* The plain forms, read here as http-parser reads them. RFC 9112 6.3:
+     * a response to HEAD, and a 1xx, 204 or 304, ends with its head
+     * whatever its framing headers say. */
+    if (m->response && (skip_body || h->status / 100 == 1 || h->status == 204 ||
+                        h->status == 304))
+        m->framing = HTTP_MSG_NONE;
+    else if (h->flags & HTTP_HEAD_F_CHUNKED)
+        m->framing = HTTP_MSG_CHUNKED;
+    else if (h->flags & HTTP_HEAD_F_LENGTH)
+        m->framing = h->content_length > 0 ? HTTP_MSG_LENGTH : HTTP_MSG_NONE;
+    else
+        m->framing = m->response ? HTTP_MSG_EOF : HTTP_MSG_NONE;
+    m->left = m->framing == HTTP_MSG_LENGTH ? h->content_length : 0;
+    /* HTTP/1.1 persists unless told to close, HTTP/1.0 only when told to
+     * keep alive, and never when the body ends with the connection. */
+    if (h->minor >= 1)
+        m->keep_alive = !(h->flags & HTTP_HEAD_F_CONN_CLOSE);
+    else
+        m->keep_alive = (h->flags & HTTP_HEAD_F_CONN_KA) != 0;
+    if (m->framing == HTTP_MSG_EOF)
+        m->keep_alive = false;
+    if (m->framing == HTTP_MSG_NONE)
+        m->complete = true;
+    if (m->framing == HTTP_MSG_CHUNKED && start_chunked(m) == -1)
+        return -1;
+    return 0;
+}
+
 bool
 http_msg_until_eof(const struct http_msg *m)
 {
-    return !m->complete && http_message_needs_eof(&m->parser);
+    return !m->complete && m->framing == HTTP_MSG_EOF;
 }
 
 bool
 http_msg_keep_alive(const struct http_msg *m)
 {
-    return http_should_keep_alive(&m->parser) != 0;
+    return m->keep_alive;
+}
+
+/* Move up to FEED bytes of a Content-Length or read-until-close body from
+ * IN to m->out. Returns the bytes taken. */
+static size_t
+pump_plain(struct http_msg *m, struct buf *in, size_t feed)
+{
+    size_t n = feed;
+    if (m->framing == HTTP_MSG_LENGTH && n > m->left)
+        n = (size_t)m->left;
+    if (put_body(m, buf_rptr(in), n) == -1)
+        return 0;
+    if (m->framing == HTTP_MSG_LENGTH) {
+        m->left -= n;
+        if (m->left == 0)
+            put_end(m);
+    }
+    return n;
 }
 
 enum http_msg_rc
@@ -265,13 +420,21 @@ http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out)
         if (room < HTTP_MSG_SLACK + 1)
             return HTTP_MSG_AGAIN;
         size_t feed = MIN(buf_len(in), room - HTTP_MSG_SLACK);
-        if (m->ck_state != CK_OFF) {
-            long ok = chunk_check(m, buf_rptr(in), feed);
-            if (ok == -1)
-                return HTTP_MSG_ERROR;
-            feed = (size_t)ok; /* up to the end of the message */
-        }
         m->out = out;
+        if (m->framing != HTTP_MSG_CHUNKED) {
+            size_t n = pump_plain(m, in, feed);
+            m->out = NULL;
+            if (m->overflow)
+                return HTTP_MSG_ERROR;
+            buf_consume(in, n);
+            continue;
+        }
+        long ok = chunk_check(m, buf_rptr(in), feed);
+        if (ok == -1) {
+            m->out = NULL;
+            return HTTP_MSG_ERROR;
+        }
+        feed = (size_t)ok; /* up to the end of the message */
         size_t n = http_parser_execute(&m->parser, &msg_settings,
                                        buf_rptr(in), feed);
         m->out = NULL;
@@ -279,12 +442,34 @@ http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out)
         if (err != HPE_OK && !(err == HPE_PAUSED && m->complete))
             return HTTP_MSG_ERROR;
         /* The check and the parser must agree where the message ends. */
-        if (m->ck_state != CK_OFF &&
-            (n != feed || m->complete != (m->ck_state == CK_DONE)))
+        if (n != feed || m->complete != (m->ck_state == CK_DONE))
             return HTTP_MSG_ERROR;
         buf_consume(in, n);
     }
     return m->complete ? HTTP_MSG_DONE : HTTP_MSG_AGAIN;
+}
+
+size_t
+http_msg_direct(const struct http_msg *m, size_t avail)
+{
+    if (m->complete || m->chunked_out)
+        return 0;
+    if (m->framing == HTTP_MSG_EOF)
+        return avail;
+    if (m->framing == HTTP_MSG_LENGTH)
+        return avail < m->left ? avail : (size_t)m->left;
+    return 0;
+}
+
+void
+http_msg_direct_done(struct http_msg *m, size_t n)
+{
+    m->body_bytes += n;
+    if (m->framing == HTTP_MSG_LENGTH) {
+        m->left -= n;
+        if (m->left == 0)
+            m->complete = true;
+    }
 }
 
 enum http_msg_rc
@@ -292,13 +477,13 @@ http_msg_eof(struct http_msg *m, struct buf *out)
 {
     if (m->complete)
         return HTTP_MSG_DONE;
-    if (!http_message_needs_eof(&m->parser))
+    if (m->framing != HTTP_MSG_EOF)
         return HTTP_MSG_ERROR;
     /* Room for the closing chunk of a re-encoded body. */
     if (buf_reserve(out, 8) == -1)
         return HTTP_MSG_AGAIN;
     m->out = out;
-    http_parser_execute(&m->parser, &msg_settings, NULL, 0);
+    put_end(m);
     m->out = NULL;
     return m->complete ? HTTP_MSG_DONE : HTTP_MSG_ERROR;
 }

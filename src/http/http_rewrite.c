@@ -3,13 +3,13 @@
  * sides of the proxy cannot disagree about where a message ends. */
 #include "weir/http/http_rewrite.h"
 
-#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "weir/http/http_head.h"
 #include "weir/lb/affinity.h"
 #include "weir/util/buf.h"
+#include "weir/util/fmt.h"
 
 static int
 put(struct buf *out, const char *p, size_t len)
@@ -17,13 +17,41 @@ put(struct buf *out, const char *p, size_t len)
     return buf_append(out, p, len);
 }
 
+/* NAME ": " VALUE CRLF, whole or not at all. */
+static int
+put_line(struct buf *out, const char *name, size_t nlen, const char *value,
+         size_t vlen)
+{
+    if (buf_reserve(out, nlen + vlen + 4) == -1)
+        return -1;
+    char *w = buf_wptr(out);
+    memcpy(w, name, nlen);
+    memcpy(w + nlen, ": ", 2);
+    if (vlen > 0)
+        memcpy(w + nlen + 2, value, vlen);
+    memcpy(w + nlen + 2 + vlen, "\r\n", 2);
+    out->wpos += nlen + vlen + 4;
+    return 0;
+}
+
 static int
 put_header(struct buf *out, const struct http_header *f)
 {
-    if (put(out, f->name.p, f->name.len) == -1 || put(out, ": ", 2) == -1 ||
-        put(out, f->value.p, f->value.len) == -1 || put(out, "\r\n", 2) == -1)
-        return -1;
-    return 0;
+    return put_line(out, f->name.p, f->name.len, f->value.p, f->value.len);
+}
+
+/* A header line whose value is a NUL-terminated string. */
+static int
+put_line_str(struct buf *out, const char *name, size_t nlen, const char *value)
+{
+    return put_line(out, name, nlen, value, strlen(value));
+}
+
+static int
+put_content_length(struct buf *out, uint64_t n)
+{
+    char num[FMT_U64_MAX];
+    return put_line(out, "Content-Length", 14, num, fmt_u64(num, n));
 }
 
 /* X-Forwarded-For: every value the client sent, then the client. */
@@ -36,7 +64,7 @@ put_forwarded_for(struct buf *out, const struct http_head *h, const char *ip)
         return -1;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "x-forwarded-for") || f->value.len == 0)
+        if (f->kind != HTTP_HDR_X_FORWARDED_FOR || f->value.len == 0)
             continue;
         if ((!first && put(out, ", ", 2) == -1) ||
             put(out, f->value.p, f->value.len) == -1)
@@ -85,19 +113,19 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
         goto fail;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (http_head_is_hop_by_hop(h, f->name) ||
-            http_span_ieq(f->name, "content-length") ||
-            http_span_ieq(f->name, "x-forwarded-for") ||
-            http_span_ieq(f->name, "x-forwarded-proto"))
+        if (http_head_header_is_hop_by_hop(h, f) ||
+            f->kind == HTTP_HDR_CONTENT_LENGTH ||
+            f->kind == HTTP_HDR_X_FORWARDED_FOR ||
+            f->kind == HTTP_HDR_X_FORWARDED_PROTO)
             continue;
-        if (http_span_ieq(f->name, "x-request-id")) {
+        if (f->kind == HTTP_HDR_X_REQUEST_ID) {
             /* An empty id is no id: ours replaces it, and it is the one
              * http_rewrite_request_id() reported. */
             if (f->value.len == 0)
                 continue;
             has_id = true;
         }
-        if (ctx->strip_cookie != NULL && http_span_ieq(f->name, "cookie")) {
+        if (ctx->strip_cookie != NULL && f->kind == HTTP_HDR_COOKIE) {
             if (put_cookie_without(out, f, ctx->strip_cookie) == -1)
                 goto fail;
             continue;
@@ -106,13 +134,12 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
             goto fail;
     }
     if (put_forwarded_for(out, h, ctx->client_ip) == -1 ||
-        buf_printf(out, "X-Forwarded-Proto: %s\r\n", ctx->proto) == -1)
+        put_line_str(out, "X-Forwarded-Proto", 17, ctx->proto) == -1)
         goto fail;
-    if (!has_id && buf_printf(out, "X-Request-Id: %s\r\n", ctx->request_id) == -1)
+    if (!has_id && put_line_str(out, "X-Request-Id", 12, ctx->request_id) == -1)
         goto fail;
     if ((h->flags & HTTP_HEAD_F_LENGTH) &&
-        buf_printf(out, "Content-Length: %llu\r\n",
-                   (unsigned long long)h->content_length) == -1)
+        put_content_length(out, h->content_length) == -1)
         goto fail;
     if ((h->flags & HTTP_HEAD_F_CHUNKED) &&
         buf_append_str(out, "Transfer-Encoding: chunked\r\n") == -1)
@@ -135,12 +162,10 @@ put_framing(struct buf *out, const struct http_head *h,
         /* A HEAD or 304 answer may announce the length it would have had. */
         if ((h->flags & HTTP_HEAD_F_LENGTH) && h->status >= 200 &&
             h->status != 204)
-            return buf_printf(out, "Content-Length: %llu\r\n",
-                              (unsigned long long)h->content_length);
+            return put_content_length(out, h->content_length);
         return 0;
     case HTTP_FRAMING_LENGTH:
-        return buf_printf(out, "Content-Length: %llu\r\n",
-                          (unsigned long long)h->content_length);
+        return put_content_length(out, h->content_length);
     case HTTP_FRAMING_CHUNKED:
         return buf_append_str(out, "Transfer-Encoding: chunked\r\n");
     case HTTP_FRAMING_CLOSE:
@@ -158,13 +183,18 @@ http_rewrite_response(struct buf *out, const struct http_head *h,
     buf_compact(out);
     mark_r = out->rpos;
     mark_w = out->wpos;
-    if (buf_printf(out, "HTTP/1.1 %03u ", h->status) == -1 ||
+    /* http_head took exactly three digits. */
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + h->status / 100 % 10);
+    line[10] = (char)('0' + h->status / 10 % 10);
+    line[11] = (char)('0' + h->status % 10);
+    if (put(out, line, sizeof(line)) == -1 ||
         put(out, h->reason.p, h->reason.len) == -1 || put(out, "\r\n", 2) == -1)
         goto fail;
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (http_head_is_hop_by_hop(h, f->name) ||
-            http_span_ieq(f->name, "content-length"))
+        if (http_head_header_is_hop_by_hop(h, f) ||
+            f->kind == HTTP_HDR_CONTENT_LENGTH)
             continue;
         if (put_header(out, f) == -1)
             goto fail;
@@ -197,7 +227,7 @@ http_rewrite_request_id(const struct http_head *h, char *id, size_t idlen)
     /* The first non-empty one: empty ones are not forwarded. */
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "x-request-id") || f->value.len == 0)
+        if (f->kind != HTTP_HDR_X_REQUEST_ID || f->value.len == 0)
             continue;
         size_t n = f->value.len < idlen - 1 ? f->value.len : idlen - 1;
         memcpy(id, f->value.p, n);

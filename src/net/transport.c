@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int
@@ -145,6 +146,22 @@ transport_write(struct transport *t, const void *p, size_t len)
     if (n > 0)
         return n;
     return tls_result(t, n, false);
+}
+
+ssize_t
+transport_write2(struct transport *t, const void *a, size_t alen,
+                 const void *b, size_t blen)
+{
+    if (t->ssl != NULL || alen == 0 || blen == 0)
+        return alen > 0 ? transport_write(t, a, alen) : transport_write(t, b, blen);
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return TRANSPORT_AGAIN;
+    return TRANSPORT_ERROR;
 }
 
 void

@@ -25,6 +25,12 @@
 /* Idle upstream connections kept per backend, and for how long. */
 #define PROXY_POOL_MAX_IDLE 256
 #define PROXY_POOL_IDLE_SECONDS 30.0
+/* Free session buffers kept per size between requests (each size is one
+ * of a session's four). Responses finish in bursts as large as the number
+ * of busy connections, and the next requests allocate in a burst after
+ * them: 64 of each (about 6 MiB at the default max_header_bytes, memory
+ * malloc would mostly keep anyway) covers 64 connections busy at once. */
+#define PROXY_BUF_CACHE 64
 /* Back-off before accepting again after EMFILE/ENFILE. */
 #define PROXY_ACCEPT_RETRY_SECONDS 0.1
 /* How often ticket keys are checked for rotation (tlsctx rotates them
@@ -278,6 +284,7 @@ proxy_init(struct proxy *px, struct ev_loop *loop, struct generation *gen,
     px->gen = gen;
     px->cfg = gen->cfg;
     px->bt = bt;
+    buf_cache_init(&px->bufs, PROXY_BUF_CACHE);
     ev_timer_init(&px->accept_timer, accept_timer_cb, 0., 0.);
     ev_timer_init(&px->tls_timer, tls_timer_cb, PROXY_TLS_TICK_SECONDS,
                   PROXY_TLS_TICK_SECONDS);
@@ -507,6 +514,7 @@ proxy_fini(struct proxy *px)
         if (px->bt->backends[i]->pool != NULL)
             pool_close_idle(px->bt->backends[i]->pool);
     affinity_keys_fini(&px->aff_keys);
+    buf_cache_fini(&px->bufs);
     ev_timer_stop(px->loop, &px->accept_timer);
     /* After the sessions: their SSL objects borrow its TLS contexts. */
     generation_unref(px->gen);

@@ -31,6 +31,7 @@
 #include "weir/proxy/proxy.h"
 #include "weir/util/buf.h"
 #include "weir/util/defs.h"
+#include "weir/util/fmt.h"
 #include "weir/util/json.h"
 #include "weir/util/log.h"
 
@@ -258,35 +259,45 @@ ensure_cin(struct session *s)
 {
     if (s->cin.data != NULL)
         return 0;
-    return buf_init(&s->cin, s->gen->cfg->limits.max_header_bytes);
+    return buf_init_cached(&s->px->bufs, &s->cin, s->gen->cfg->limits.max_header_bytes);
 }
 
 /* The other three buffers, for an exchange or a reply. 0 or -1. */
 static int
 ensure_exchange_bufs(struct session *s)
 {
+    struct buf_cache *c = &s->px->bufs;
     size_t head = s->gen->cfg->limits.max_header_bytes;
     if ((s->uout.data == NULL &&
-         buf_init(&s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
-        (s->uin.data == NULL && buf_init(&s->uin, SESSION_RESPONSE_BUF) == -1) ||
+         buf_init_cached(c, &s->uout, head + SESSION_REWRITE_SLACK) == -1) ||
+        (s->uin.data == NULL && buf_init_cached(c, &s->uin, SESSION_RESPONSE_BUF) == -1) ||
         (s->cout.data == NULL &&
-         buf_init(&s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1))
+         buf_init_cached(c, &s->cout, SESSION_RESPONSE_BUF + SESSION_REWRITE_SLACK) == -1))
         return -1;
     return 0;
 }
 
+/* Give the four buffers back to the loop's cache (or free them). */
+static void
+release_bufs(struct session *s)
+{
+    struct buf_cache *c = &s->px->bufs;
+    buf_fini_cached(c, &s->cin);
+    buf_fini_cached(c, &s->uout);
+    buf_fini_cached(c, &s->uin);
+    buf_fini_cached(c, &s->cout);
+}
+
 /* An idle keep-alive connection keeps no buffer: about 100 KiB less per
- * connection waiting for its next request. */
+ * connection waiting for its next request. The buffers go back to the
+ * loop's cache, so the next request (on any connection) needs no malloc. */
 static void
 release_idle_bufs(struct session *s)
 {
     if (s->state != SESSION_HEAD || buf_len(&s->cin) > 0 ||
         buf_len(&s->cout) > 0 || s->cin.data == NULL)
         return;
-    buf_fini(&s->cin);
-    buf_fini(&s->uout);
-    buf_fini(&s->uin);
-    buf_fini(&s->cout);
+    release_bufs(s);
 }
 
 /* ISO 8601 / RFC 3339 UTC with milliseconds. */
@@ -600,13 +611,35 @@ method_is(const struct http_head *h, const char *m)
     return h->method.len == n && memcmp(h->method.p, m, n) == 0;
 }
 
+/* A fresh request id: the boot id, then the request count in 16 hex
+ * digits. */
+static void
+new_request_id(struct session *s)
+{
+    struct proxy *px = s->px;
+    size_t n = strlen(px->boot_id);
+
+    memcpy(s->request_id, px->boot_id, n);
+    fmt_hex_fixed(s->request_id + n, ++px->next_request_seq, 16);
+    s->request_id[n + 16] = '\0';
+}
+
 static void
 make_request_id(struct session *s, const struct http_head *h)
 {
     if (http_rewrite_request_id(h, s->request_id, sizeof(s->request_id)))
         return;
-    snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
-             s->px->boot_id, (unsigned long long)++s->px->next_request_seq);
+    new_request_id(s);
+}
+
+/* SPAN as a NUL-terminated string in DST (SIZE bytes), cut to fit. */
+static void
+copy_span(char *dst, size_t size, struct http_span span)
+{
+    size_t n = MIN(span.len, size - 1);
+    if (n > 0)
+        memcpy(dst, span.p, n);
+    dst[n] = '\0';
 }
 
 /* The backend named by a valid affinity cookie in H, if any. */
@@ -620,7 +653,7 @@ find_sticky(struct session *s, const struct http_head *h)
 
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http_header *f = &h->headers[i];
-        if (!http_span_ieq(f->name, "cookie") ||
+        if (f->kind != HTTP_HDR_COOKIE ||
             affinity_lookup(&px->aff_keys, f->value.p, f->value.len,
                             a->cookie_name, now_s, &c) == -1)
             continue;
@@ -688,16 +721,11 @@ accept_head(struct session *s, size_t len)
         h, data, len, s->gen->cfg->limits.max_header_line_bytes);
     s->log_pending = true;
     s->t_req = ev_now(px->loop);
-    snprintf(s->log_method, sizeof(s->log_method), "%.*s",
-             (int)MIN(h->method.len, sizeof(s->log_method) - 1),
-             h->method.p ? h->method.p : "");
-    snprintf(s->log_target, sizeof(s->log_target), "%.*s",
-             (int)MIN(h->target.len, sizeof(s->log_target) - 1),
-             h->target.p ? h->target.p : "");
+    copy_span(s->log_method, sizeof(s->log_method), h->method);
+    copy_span(s->log_target, sizeof(s->log_target), h->target);
     if (status != 0) {
         /* The head cannot be trusted for an id: a fresh one. */
-        snprintf(s->request_id, sizeof(s->request_id), "%s%016llx",
-                 px->boot_id, (unsigned long long)++px->next_request_seq);
+        new_request_id(s);
         reply_error(s, status, "bad request head");
         return;
     }
@@ -707,7 +735,7 @@ accept_head(struct session *s, size_t len)
         return;
     }
     http_msg_init(&s->req, false);
-    if (http_msg_start(&s->req, data, len, false) == -1) {
+    if (http_msg_start(&s->req, h, false) == -1) {
         reply_error(s, 400, "parser rejected head");
         return;
     }
@@ -789,7 +817,7 @@ choose_framing(struct session *s, const struct http_head *h)
         return HTTP_FRAMING_LENGTH;
     /* Chunked or close-delimited: HTTP/1.1 clients get chunked, so the
      * client connection survives a close-delimited backend response. */
-    return s->req.parser.http_minor >= 1 ? HTTP_FRAMING_CHUNKED
+    return s->req.minor >= 1 ? HTTP_FRAMING_CHUNKED
                                          : HTTP_FRAMING_CLOSE;
 }
 
@@ -799,7 +827,7 @@ forward_interim(struct session *s, const struct http_head *h, size_t len)
 {
     struct http_response_ctx ctx = {.framing = HTTP_FRAMING_NONE};
     /* HTTP/1.0 clients do not know interim responses: swallow them. */
-    if (s->req.parser.http_minor >= 1 &&
+    if (s->req.minor >= 1 &&
         http_rewrite_response(&s->cout, h, &ctx) == -1)
         return false;
     buf_consume(&s->uin, len);
@@ -834,7 +862,7 @@ response_head_step(struct session *s)
     s->resp_status = h->status;
     s->t_head = ev_now(s->px->loop);
     http_msg_init(&s->resp, true);
-    if (http_msg_start(&s->resp, buf_rptr(&s->uin), end, s->req_is_head) == -1) {
+    if (http_msg_start(&s->resp, h, s->req_is_head) == -1) {
         upstream_failed(s, "parser rejected response head");
         return;
     }
@@ -842,7 +870,7 @@ response_head_step(struct session *s)
     s->close_after = !s->client_ka || s->px->stopping || s->c_eof ||
                      ctx.framing == HTTP_FRAMING_CLOSE;
     ctx.close = s->close_after;
-    ctx.keep_alive_10 = s->req.parser.http_minor == 0 && !ctx.close;
+    ctx.keep_alive_10 = s->req.minor == 0 && !ctx.close;
     ctx.extra = set_cookie_for(s);
     s->resp.chunked_out = ctx.framing == HTTP_FRAMING_CHUNKED;
     size_t queued = buf_len(&s->cout);
@@ -940,6 +968,44 @@ upstream_io(struct session *s)
     return progress;
 }
 
+/* Send response body bytes to a plain TCP client straight from uin, after
+ * what cout holds and in the same syscall, instead of copying them into
+ * cout first. Only while the client takes them: what it does not take is
+ * pumped into cout as before, so backpressure and the client_write timeout
+ * are unchanged. (TLS keeps the copy: SSL_write is retried with what cout
+ * holds.) False when the session failed. */
+static bool
+send_body_direct(struct session *s)
+{
+    while (s->c_writable && s->tp.ssl == NULL) {
+        size_t body = http_msg_direct(&s->resp, buf_len(&s->uin));
+        if (body == 0)
+            return true;
+        size_t head = buf_len(&s->cout);
+        ssize_t n = transport_write2(&s->tp, buf_rptr(&s->cout), head,
+                                     buf_rptr(&s->uin), body);
+        if (n == TRANSPORT_AGAIN) {
+            s->c_writable = false;
+            return true;
+        }
+        if (n < 0) {
+            release_backend(s, BACKEND_ABANDONED);
+            session_fail(s, "client write failed");
+            return false;
+        }
+        size_t from_head = MIN((size_t)n, head);
+        size_t from_body = (size_t)n - from_head;
+        buf_consume(&s->cout, from_head);
+        buf_consume(&s->uin, from_body);
+        http_msg_direct_done(&s->resp, from_body);
+        s->req_out += from_body;
+        s->px->counters.bytes_out += (uint64_t)n;
+        if ((size_t)n < head + body)
+            s->c_writable = false;
+    }
+    return true;
+}
+
 static bool
 pump_response(struct session *s)
 {
@@ -954,7 +1020,10 @@ pump_response(struct session *s)
     }
     if (s->resp_done)
         return false;
-    size_t before = buf_len(&s->uin), queued = buf_len(&s->cout);
+    size_t before = buf_len(&s->uin);
+    if (!send_body_direct(s))
+        return false;
+    size_t queued = buf_len(&s->cout);
     enum http_msg_rc rc = http_msg_pump(&s->resp, &s->uin, &s->cout);
     if (rc == HTTP_MSG_AGAIN && s->u_eof && buf_len(&s->uin) == 0)
         rc = http_msg_eof(&s->resp, &s->cout);
@@ -1308,10 +1377,7 @@ session_free(struct session *s)
     ev_timer_stop(px->loop, &s->timer);
     transport_fini(&s->tp);
     close(s->tp.fd);
-    buf_fini(&s->cin);
-    buf_fini(&s->uout);
-    buf_fini(&s->uin);
-    buf_fini(&s->cout);
+    release_bufs(s);
     free(s->tried);
     hold_backend(&s->backend, NULL);
     hold_backend(&s->sticky, NULL);

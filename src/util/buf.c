@@ -3,6 +3,7 @@
 #include "weir/util/buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,6 +22,98 @@ void
 buf_fini(struct buf *b)
 {
     free(b->data);
+    b->data = NULL;
+    b->cap = b->rpos = b->wpos = 0;
+}
+
+void
+buf_cache_init(struct buf_cache *c, size_t max_per_bin)
+{
+    memset(c, 0, sizeof(*c));
+    c->max_per_bin = max_per_bin;
+}
+
+static void
+bin_flush(struct buf_cache_bin *bin)
+{
+    while (bin->head != NULL) {
+        void *next;
+        memcpy(&next, bin->head, sizeof(next));
+        free(bin->head);
+        bin->head = next;
+    }
+    bin->n = 0;
+    bin->cap = 0;
+}
+
+void
+buf_cache_fini(struct buf_cache *c)
+{
+    for (size_t i = 0; i < BUF_CACHE_BINS; i++)
+        bin_flush(&c->bins[i]);
+}
+
+/* The bin for CAP; with CLAIM, an unused bin or the least recently used
+ * one (flushed) when none has it yet. */
+static struct buf_cache_bin *
+bin_for(struct buf_cache *c, size_t cap, bool claim)
+{
+    struct buf_cache_bin *lru = NULL;
+
+    for (size_t i = 0; i < BUF_CACHE_BINS; i++) {
+        struct buf_cache_bin *bin = &c->bins[i];
+        if (bin->cap == cap)
+            return bin;
+        /* The first unused bin, else the least recently used. */
+        if (bin->cap == 0) {
+            if (lru == NULL || lru->cap != 0)
+                lru = bin;
+        } else if (lru == NULL || (lru->cap != 0 && bin->used < lru->used)) {
+            lru = bin;
+        }
+    }
+    if (!claim)
+        return NULL;
+    bin_flush(lru);
+    lru->cap = cap;
+    return lru;
+}
+
+int
+buf_init_cached(struct buf_cache *c, struct buf *b, size_t cap)
+{
+    struct buf_cache_bin *bin = bin_for(c, cap, false);
+
+    if (bin == NULL || bin->head == NULL) {
+        c->misses++;
+        return buf_init(b, cap);
+    }
+    c->hits++;
+    bin->used = ++c->tick;
+    b->data = bin->head;
+    memcpy(&bin->head, b->data, sizeof(bin->head));
+    bin->n--;
+    b->cap = cap;
+    b->rpos = b->wpos = 0;
+    return 0;
+}
+
+void
+buf_fini_cached(struct buf_cache *c, struct buf *b)
+{
+    if (b->data == NULL || b->cap < sizeof(void *) || c->max_per_bin == 0) {
+        buf_fini(b);
+        return;
+    }
+    struct buf_cache_bin *bin = bin_for(c, b->cap, true);
+    if (bin->n >= c->max_per_bin) {
+        buf_fini(b);
+        return;
+    }
+    bin->used = ++c->tick;
+    memcpy(b->data, &bin->head, sizeof(bin->head));
+    bin->head = b->data;
+    bin->n++;
     b->data = NULL;
     b->cap = b->rpos = b->wpos = 0;
 }

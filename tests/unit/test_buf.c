@@ -282,6 +282,79 @@ test_model(void **unused)
     buf_fini(&b);
 }
 
+/* The cache hands back what was put, per capacity, up to its bound;
+ * beyond the bound and for an unknown size it falls back to malloc; a
+ * fifth size takes over the least recently used bin. Leaks would show
+ * under ASan and valgrind. */
+static void
+test_cache(void **unused)
+{
+    struct buf_cache c;
+    struct buf b[6], x;
+
+    buf_cache_init(&c, 2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(buf_init_cached(&c, &b[i], 1024), 0);
+    assert_int_equal(c.misses, 3);
+    char *p0 = b[0].data, *p1 = b[1].data;
+    buf_append(&b[0], "abc", 3);
+    buf_fini_cached(&c, &b[0]);
+    assert_null(b[0].data);
+    assert_int_equal(b[0].cap, 0);
+    buf_fini_cached(&c, &b[1]);
+    buf_fini_cached(&c, &b[2]); /* over the bound: freed */
+    assert_int_equal(c.bins[0].n, 2);
+
+    /* LIFO, same size, cursors reset. */
+    assert_int_equal(buf_init_cached(&c, &x, 1024), 0);
+    assert_ptr_equal(x.data, p1);
+    assert_int_equal(x.cap, 1024);
+    assert_int_equal(buf_len(&x), 0);
+    assert_int_equal(buf_init_cached(&c, &b[0], 1024), 0);
+    assert_ptr_equal(b[0].data, p0);
+    assert_int_equal(c.hits, 2);
+    /* Empty bin: malloc. */
+    assert_int_equal(buf_init_cached(&c, &b[1], 1024), 0);
+    assert_int_equal(c.misses, 4);
+    buf_fini_cached(&c, &x);
+    buf_fini_cached(&c, &b[0]);
+    buf_fini_cached(&c, &b[1]);
+
+    /* Other sizes get their own bins; a fifth size evicts the bin used
+     * least recently (1024, touched first). */
+    size_t caps[4] = {2048, 4096, 8192, 16384};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(buf_init_cached(&c, &b[i], caps[i]), 0);
+        if (i < 3)
+            buf_fini_cached(&c, &b[i]);
+    }
+    buf_fini_cached(&c, &b[3]); /* 16384 evicts 1024 */
+    for (int i = 0; i < BUF_CACHE_BINS; i++)
+        assert_true(c.bins[i].cap != 1024);
+    unsigned long misses = c.misses;
+    assert_int_equal(buf_init_cached(&c, &x, 1024), 0);
+    assert_int_equal(c.misses, misses + 1);
+    buf_fini(&x);
+    assert_int_equal(buf_init_cached(&c, &x, 16384), 0);
+    assert_int_equal(c.misses, misses + 1);
+    buf_fini_cached(&c, &x);
+
+    /* Finishing a zeroed buf, twice, is harmless. */
+    struct buf z = {0};
+    buf_fini_cached(&c, &z);
+    buf_fini_cached(&c, &z);
+    buf_cache_fini(&c);
+    for (int i = 0; i < BUF_CACHE_BINS; i++)
+        assert_null(c.bins[i].head);
+
+    /* A bound of 0 caches nothing. */
+    buf_cache_init(&c, 0);
+    assert_int_equal(buf_init_cached(&c, &x, 64), 0);
+    buf_fini_cached(&c, &x);
+    assert_int_equal(c.bins[0].n, 0);
+    buf_cache_fini(&c);
+}
+
 int
 main(void)
 {
@@ -295,6 +368,7 @@ main(void)
         cmocka_unit_test(test_printf_exact_fit),
         cmocka_unit_test(test_zeroed_buf),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -383,8 +383,11 @@ test_request_spans(void **unused)
     assert_int_equal(h.headers[6].value.len, 0);
     assert_span(h.host, "a.example:81");
     assert_int_equal(h.content_length, 12);
+    /* Connection with more than keep-alive, and Upgrade: http-parser
+     * reads those headers again (HTTP_HEAD_F_ODD_FRAMING). */
     assert_int_equal(h.flags, HTTP_HEAD_F_LENGTH | HTTP_HEAD_F_CONN_KA |
-                              HTTP_HEAD_F_EXPECT_100 | HTTP_HEAD_F_UPGRADE);
+                              HTTP_HEAD_F_EXPECT_100 | HTTP_HEAD_F_UPGRADE |
+                              HTTP_HEAD_F_ODD_FRAMING | HTTP_HEAD_F_CONN_TOKENS);
     assert_int_equal(h.nconnection_tokens, 2);
     assert_span(h.connection_tokens[0], "X-Hop");
     assert_span(h.connection_tokens[1], "upgrade");
@@ -591,6 +594,70 @@ test_span_ieq(void **unused)
     assert_true(http_span_ieq((struct http_span){"hostname", 4}, "host"));
 }
 
+/* Each name the proxy acts on is classified whatever its case; near
+ * misses (a letter more or less, a different symbol) are not. */
+static void
+test_classify(void **unused)
+{
+    static const struct {
+        const char *name;
+        enum http_hdr kind;
+    } names[] = {
+        {"content-length", HTTP_HDR_CONTENT_LENGTH},
+        {"transfer-encoding", HTTP_HDR_TRANSFER_ENCODING},
+        {"connection", HTTP_HDR_CONNECTION},
+        {"proxy-connection", HTTP_HDR_PROXY_CONNECTION},
+        {"keep-alive", HTTP_HDR_KEEP_ALIVE},
+        {"te", HTTP_HDR_TE},
+        {"trailer", HTTP_HDR_TRAILER},
+        {"upgrade", HTTP_HDR_UPGRADE},
+        {"host", HTTP_HDR_HOST},
+        {"expect", HTTP_HDR_EXPECT},
+        {"cookie", HTTP_HDR_COOKIE},
+        {"x-forwarded-for", HTTP_HDR_X_FORWARDED_FOR},
+        {"x-forwarded-proto", HTTP_HDR_X_FORWARDED_PROTO},
+        {"x-request-id", HTTP_HDR_X_REQUEST_ID},
+    };
+    static const char *const others[] = {
+        "", "t", "tee", "hosts", "hos", "Content-Lengt", "content_length",
+        "content-lengths", "keep_alive", "x-forwarded-fo", "x-forwarded-fox",
+        "Transfer-Encodings", "x-request_id", "set-cookie", "cookie2", "X",
+        "upgradE1", "trailers", "connectioN-", "xonnection", "5e", "~~",
+    };
+    char buf[64];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i].name);
+        assert_int_equal(http_hdr_classify(names[i].name, n), names[i].kind);
+        /* Upper case, and alternating case. */
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (char)((names[i].name[j] >= 'a' && names[i].name[j] <= 'z')
+                                ? names[i].name[j] - 32 : names[i].name[j]);
+        assert_int_equal(http_hdr_classify(buf, n), names[i].kind);
+        for (size_t j = 0; j < n; j += 2)
+            buf[j] = names[i].name[j];
+        assert_int_equal(http_hdr_classify(buf, n), names[i].kind);
+        /* Each character swapped for another tchar breaks the match. */
+        for (size_t j = 0; j < n; j++) {
+            memcpy(buf, names[i].name, n);
+            buf[j] = buf[j] == '-' ? '_' : (buf[j] == 'z' ? 'y' : '-');
+            assert_int_equal(http_hdr_classify(buf, n), HTTP_HDR_OTHER);
+        }
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        assert_int_equal(http_hdr_classify(others[i], strlen(others[i])),
+                         HTTP_HDR_OTHER);
+
+    /* A parsed head carries the class of each name. */
+    static const char raw[] =
+        "GET / HTTP/1.1\r\nHOST: a\r\nX-Request-ID: r\r\nX-Other: v\r\n\r\n";
+    struct http_head h;
+    assert_int_equal(http_head_parse_request(&h, raw, sizeof(raw) - 1), 0);
+    assert_int_equal(h.headers[0].kind, HTTP_HDR_HOST);
+    assert_int_equal(h.headers[1].kind, HTTP_HDR_X_REQUEST_ID);
+    assert_int_equal(h.headers[2].kind, HTTP_HDR_OTHER);
+}
+
 int
 main(void)
 {
@@ -605,6 +672,7 @@ main(void)
         cmocka_unit_test(test_find_end),
         cmocka_unit_test(test_find_end_bare_lf),
         cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_classify),
         cmocka_unit_test(test_hop_by_hop_many_tokens),
         cmocka_unit_test(test_span_ieq),
     };

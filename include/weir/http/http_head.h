@@ -16,9 +16,30 @@ struct http_span {
     size_t len;
 };
 
+/* Header names the proxy acts on, classified once per head. */
+enum http_hdr {
+    HTTP_HDR_OTHER,
+    HTTP_HDR_CONTENT_LENGTH,
+    HTTP_HDR_TRANSFER_ENCODING,
+    HTTP_HDR_CONNECTION,
+    HTTP_HDR_PROXY_CONNECTION,
+    HTTP_HDR_KEEP_ALIVE,
+    HTTP_HDR_TE,
+    HTTP_HDR_TRAILER,
+    HTTP_HDR_UPGRADE,
+    HTTP_HDR_HOST,
+    HTTP_HDR_EXPECT,
+    HTTP_HDR_COOKIE,
+    HTTP_HDR_X_FORWARDED_FOR,
+    HTTP_HDR_X_FORWARDED_PROTO,
+    HTTP_HDR_X_REQUEST_ID,
+};
+
 struct http_header {
     struct http_span name;
     struct http_span value;   /* OWS trimmed on both sides */
+    unsigned char kind;       /* enum http_hdr of the name */
+    bool ows_after;           /* the value was followed by OWS */
 };
 
 /* Framing and connection facts the proxy needs, derived from the headers. */
@@ -28,6 +49,14 @@ struct http_header {
 #define HTTP_HEAD_F_CONN_KA   (1u << 3) /* Connection: keep-alive */
 #define HTTP_HEAD_F_EXPECT_100 (1u << 4) /* Expect: 100-continue */
 #define HTTP_HEAD_F_UPGRADE   (1u << 5) /* Upgrade present */
+/* A framing or connection header in a form other than the plain ones
+ * (one Content-Length with one value, "Transfer-Encoding: chunked",
+ * "Connection: close" or "keep-alive", nothing after the value): http_msg
+ * then lets http-parser read those headers (http-parser reads some of
+ * these forms its own way; Weir must agree with it). */
+#define HTTP_HEAD_F_ODD_FRAMING (1u << 6)
+/* A Connection header names a header other than close and keep-alive. */
+#define HTTP_HEAD_F_CONN_TOKENS (1u << 7)
 
 struct http_head {
     /* request line */
@@ -72,8 +101,15 @@ bool http_span_ieq(struct http_span s, const char *lower);
 /* The first header named NAME (lowercase), or NULL. */
 const struct http_header *http_head_get(const struct http_head *h, const char *lower);
 
+/* The class of a header name (case-insensitive; HTTP_HDR_OTHER for names
+ * the proxy does not act on). */
+enum http_hdr http_hdr_classify(const char *name, size_t len);
+
 /* True when header NAME must not be forwarded: a hop-by-hop header or one
  * named in the message's Connection header. */
 bool http_head_is_hop_by_hop(const struct http_head *h, struct http_span name);
+/* The same for one of H's own headers, using its class. */
+bool http_head_header_is_hop_by_hop(const struct http_head *h,
+                                    const struct http_header *f);
 
 #endif

@@ -1,7 +1,8 @@
-/* http-parser glue for one message: runs the parser over a head that
- * http_head has already checked, then decodes the body from an input buf
- * into an output buf, re-encoding it as chunked when asked. Raw chunk bytes
- * are never passed through; trailers are dropped. */
+/* Body framing for one message, from a head http_head has already checked
+ * and split: the body is decoded from an input buf into an output buf,
+ * re-encoded as chunked when asked. Chunked bodies are decoded by
+ * http-parser; raw chunk bytes are never passed through; trailers are
+ * dropped. */
 #ifndef WEIR_HTTP_MSG_H
 #define WEIR_HTTP_MSG_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 struct buf;
+struct http_head;
 
 enum http_msg_rc {
     HTTP_MSG_AGAIN,  /* need more input or more output room */
@@ -17,12 +19,25 @@ enum http_msg_rc {
     HTTP_MSG_ERROR,  /* malformed body or framing */
 };
 
+/* How the body of a message is delimited (internal). */
+enum http_msg_framing {
+    HTTP_MSG_NONE,           /* no body */
+    HTTP_MSG_LENGTH,         /* Content-Length */
+    HTTP_MSG_CHUNKED,
+    HTTP_MSG_EOF,            /* the end of the stream (responses) */
+};
+
 struct http_msg {
-    http_parser parser;
+    http_parser parser;      /* request line check; chunked bodies */
     struct buf *out;         /* decoded body goes here while pumping */
     uint64_t body_bytes;     /* decoded body bytes so far */
+    uint64_t left;           /* Content-Length body bytes still to come */
+    enum http_msg_framing framing;
+    unsigned minor;          /* HTTP/1.<minor> of the head */
+    bool response;
     bool chunked_out;        /* re-encode the body as chunked */
     bool skip_body;          /* response to HEAD */
+    bool keep_alive;
     bool complete;
     bool overflow;           /* internal: out had no room (a bug) */
     /* internal: strict check of chunked framing ahead of the parser */
@@ -41,10 +56,13 @@ struct http_msg {
 /* Prepare for a request (RESPONSE false) or a response. */
 void http_msg_init(struct http_msg *m, bool response);
 
-/* Feed the head (LEN bytes, already checked by http_head_parse_*).
- * SKIP_BODY: the response answers a HEAD request. 0, or -1 when the
- * parser rejects it. Sets m->complete when the message has no body. */
-int http_msg_start(struct http_msg *m, const char *head, size_t len, bool skip_body);
+/* Set up the framing from H, a head accepted by http_head_parse_* (for a
+ * request when RESPONSE was false). SKIP_BODY: the response answers a HEAD
+ * request. 0, or -1 for a head http-parser would refuse (an unknown method,
+ * a request target outside its URL grammar, a repeated Content-Length, a
+ * head over its 80 KiB): the caller answers 400 or 502. Sets m->complete
+ * when the message has no body. H's spans are not kept. */
+int http_msg_start(struct http_msg *m, const struct http_head *h, bool skip_body);
 
 /* After http_msg_start: the message ends only when the connection closes. */
 bool http_msg_until_eof(const struct http_msg *m);
@@ -54,6 +72,14 @@ bool http_msg_keep_alive(const struct http_msg *m);
 /* Decode as much of IN into OUT as fits; consumes what it decoded.
  * Bytes after the end of the message stay in IN. */
 enum http_msg_rc http_msg_pump(struct http_msg *m, struct buf *in, struct buf *out);
+
+/* How many of the AVAIL bytes at the front of the input are body bytes
+ * that may go out exactly as they are (a Content-Length or until-close
+ * body, not re-encoded): the caller may send them from the input itself,
+ * then report them with http_msg_direct_done, instead of pumping. */
+size_t http_msg_direct(const struct http_msg *m, size_t avail);
+/* N bytes reported by http_msg_direct were sent and consumed. */
+void http_msg_direct_done(struct http_msg *m, size_t n);
 
 /* The input ended. DONE when that ends the message (read-until-close),
  * ERROR when the message was cut short. */

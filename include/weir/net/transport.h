@@ -40,6 +40,11 @@ ssize_t transport_read(struct transport *t, void *p, size_t len, bool *drained);
 /* Write up to LEN bytes: a count (maybe short), TRANSPORT_ERROR or
  * TRANSPORT_AGAIN. */
 ssize_t transport_write(struct transport *t, const void *p, size_t len);
+/* Write A (ALEN bytes, may be 0) then B as one stream, in one syscall on a
+ * plain socket. Returns the bytes taken (from A first, then B) as
+ * transport_write does. On TLS, writes A when ALEN > 0, else B. */
+ssize_t transport_write2(struct transport *t, const void *a, size_t alen,
+                         const void *b, size_t blen);
 
 /* Orderly end of our sending side: close_notify for TLS (best effort,
  * never blocks), then shutdown(SHUT_WR). */

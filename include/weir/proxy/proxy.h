@@ -10,6 +10,7 @@
 
 #include "weir/http/http_head.h"
 #include "weir/lb/affinity.h"
+#include "weir/util/buf.h"
 
 struct backend_table;
 struct cfg;
@@ -48,6 +49,7 @@ struct proxy {
     size_t nsessions;
     struct http_head head;         /* scratch: a head is parsed and
                                     * re-serialised in one step */
+    struct buf_cache bufs;         /* sessions' buffers between requests */
     uint64_t next_session_id;
     uint64_t next_request_seq;
     char boot_id[17];              /* random prefix of generated request ids */

@@ -51,6 +51,35 @@ int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t len);
 /* Append a NUL-terminated string; same contract as buf_append. */
 int buf_append_str(struct buf *b, const char *s);
+/* Free buffers kept for reuse, so that a busy loop does not call malloc
+ * and free for every request while idle connections still hold no buffer.
+ * A few capacities (one bin each), at most max_per_bin buffers per bin;
+ * a capacity that finds no bin (after a reload changed a size) takes over
+ * the bin used least recently. One per event loop: not thread-safe. */
+#define BUF_CACHE_BINS 4
+
+struct buf_cache {
+    struct buf_cache_bin {
+        size_t cap;          /* 0: unused */
+        size_t n;            /* buffers in the list */
+        void *head;          /* free buffers, linked through their first bytes */
+        unsigned long used;  /* tick of the last get or put */
+    } bins[BUF_CACHE_BINS];
+    size_t max_per_bin;
+    unsigned long tick;
+    unsigned long hits, misses; /* for tests and tuning */
+};
+
+void buf_cache_init(struct buf_cache *c, size_t max_per_bin);
+/* Free every cached buffer. */
+void buf_cache_fini(struct buf_cache *c);
+/* buf_init from the cache when it holds a buffer of CAP bytes (CAP must be
+ * at least sizeof(void *)). Its contents are undefined. 0 or -1. */
+int buf_init_cached(struct buf_cache *c, struct buf *b, size_t cap);
+/* buf_fini, keeping the storage in the cache if there is room. Safe on a
+ * zeroed or already finished buf. */
+void buf_fini_cached(struct buf_cache *c, struct buf *b);
+
 /* Append printf output; 0, or -1 (nothing written) if it does not fit. */
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
