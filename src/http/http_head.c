@@ -357,6 +357,25 @@ parse_connection(struct http_head *h, struct http_span v)
     }
 }
 
+bool
+http_head_wants_upgrade(const struct http_head *h, struct http_span *value)
+{
+    if (!(h->flags & HTTP_HEAD_F_UPGRADE))
+        return false;
+    bool named = false;
+    for (size_t i = 0; i < h->nconnection_tokens; i++)
+        named |= http_span_ieq(h->connection_tokens[i], "upgrade");
+    if (!named)
+        return false;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (h->headers[i].kind == HTTP_HDR_UPGRADE && h->headers[i].value.len > 0) {
+            *value = h->headers[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* uri-host [ ":" port ]: reg-name characters or an IP-literal. */
 static bool
 valid_host(struct http_span v)

@@ -97,6 +97,16 @@ put_cookie_without(struct buf *out, const struct http_header *f, const char *nam
     return 0;
 }
 
+/* The hop-by-hop pair a protocol switch needs on its own hop. */
+static int
+put_upgrade(struct buf *out, const struct http_span *value)
+{
+    if (buf_append_str(out, "Connection: upgrade\r\nUpgrade: ") == -1 ||
+        put(out, value->p, value->len) == -1)
+        return -1;
+    return put(out, "\r\n", 2);
+}
+
 int
 http_rewrite_request(struct buf *out, const struct http_head *h,
                      const struct http_request_ctx *ctx)
@@ -143,6 +153,8 @@ http_rewrite_request(struct buf *out, const struct http_head *h,
         goto fail;
     if ((h->flags & HTTP_HEAD_F_CHUNKED) &&
         buf_append_str(out, "Transfer-Encoding: chunked\r\n") == -1)
+        goto fail;
+    if (ctx->upgrade != NULL && put_upgrade(out, ctx->upgrade) == -1)
         goto fail;
     if (put(out, "\r\n", 2) == -1)
         goto fail;
@@ -200,6 +212,8 @@ http_rewrite_response(struct buf *out, const struct http_head *h,
             goto fail;
     }
     if (put_framing(out, h, ctx) == -1)
+        goto fail;
+    if (ctx->upgrade != NULL && put_upgrade(out, ctx->upgrade) == -1)
         goto fail;
     if (h->status >= 200) {
         if (ctx->close && buf_append_str(out, "Connection: close\r\n") == -1)

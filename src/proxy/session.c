@@ -60,6 +60,7 @@ enum session_state {
     SESSION_EXCHANGE,
     SESSION_REPLY,
     SESSION_LINGER,
+    SESSION_TUNNEL,      /* after a 101: bytes relayed both ways */
 };
 
 enum session_timer {
@@ -72,6 +73,7 @@ enum session_timer {
     TIMER_CLIENT_WRITE,  /* waiting on the client to read */
     TIMER_CLIENT_BODY,   /* waiting on the request body: one rate window */
     TIMER_LINGER,
+    TIMER_TUNNEL,        /* no byte either way for this long */
 };
 
 struct session {
@@ -114,6 +116,7 @@ struct session {
     bool client_ka;               /* this response may keep the client */
     bool close_after;
     bool expect_100;              /* the client may wait for a 100 first */
+    bool req_upgrade;             /* asked to switch protocols (Upgrade) */
     uint64_t body_mark;           /* req_in when the body window started */
 
     /* Readiness as last seen: true means "try the syscall". */
@@ -145,7 +148,7 @@ static void session_step(struct session *s);
 static void upstream_event(struct upstream *u, int revents);
 
 static const char *const state_names[] = {
-    "handshake", "head", "connect", "exchange", "reply", "linger",
+    "handshake", "head", "connect", "exchange", "reply", "linger", "tunnel",
 };
 
 static void
@@ -438,6 +441,7 @@ reset_request(struct session *s)
     s->head_started = false;
     s->resp_status = 0;
     s->req_is_head = s->req_replayable = s->req_done = false;
+    s->req_upgrade = false;
     s->resp_started = s->resp_head_done = s->resp_done = false;
     s->client_ka = s->close_after = false;
     s->expect_100 = false;
@@ -744,8 +748,14 @@ accept_head(struct session *s, size_t len)
     s->expect_100 = (h->flags & HTTP_HEAD_F_EXPECT_100) != 0;
     s->req.chunked_out = (h->flags & HTTP_HEAD_F_CHUNKED) != 0;
     s->req_is_head = method_is(h, "HEAD");
-    s->req_replayable = s->req_done && (method_is(h, "GET") ||
-                        s->req_is_head || method_is(h, "OPTIONS"));
+    /* A protocol switch (WebSocket) is forwarded only for a bodiless
+     * HTTP/1.1 GET; the tunnel opens only if the backend answers 101. */
+    struct http_span upgrade;
+    s->req_upgrade = s->req_done && h->minor == 1 && method_is(h, "GET") &&
+                     http_head_wants_upgrade(h, &upgrade);
+    s->req_replayable = s->req_done && !s->req_upgrade &&
+                        (method_is(h, "GET") || s->req_is_head ||
+                         method_is(h, "OPTIONS"));
     s->client_ka = http_msg_keep_alive(&s->req);
 
     struct http_request_ctx ctx = {
@@ -753,6 +763,7 @@ accept_head(struct session *s, size_t len)
         .proto = s->tls ? "https" : "http",
         .request_id = s->request_id,
         .strip_cookie = px->affinity ? s->gen->cfg->affinity.cookie_name : NULL,
+        .upgrade = s->req_upgrade ? &upgrade : NULL,
     };
     if (px->affinity)
         find_sticky(s, h);
@@ -834,6 +845,91 @@ forward_interim(struct session *s, const struct http_head *h, size_t len)
     return true;
 }
 
+/* The backend accepted the protocol switch: pass its 101 on, then relay
+ * bytes both ways until one side closes. The request stays in flight (and
+ * counted as the backend's load) for as long as the tunnel lasts. */
+static void
+start_tunnel(struct session *s, const struct http_head *h, size_t end)
+{
+    struct http_span upgrade = {NULL, 0};
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (h->headers[i].kind == HTTP_HDR_UPGRADE)
+            upgrade = h->headers[i].value;
+    struct http_response_ctx ctx = {.framing = HTTP_FRAMING_NONE,
+                                    .upgrade = &upgrade};
+    size_t queued = buf_len(&s->cout);
+    if (http_rewrite_response(&s->cout, h, &ctx) == -1) {
+        upstream_failed(s, "response head too large");
+        return;
+    }
+    s->req_out += buf_len(&s->cout) - queued;
+    buf_consume(&s->uin, end);
+    if (s->head_kept) {
+        buf_consume(&s->cin, s->head_kept);
+        s->head_kept = 0;
+    }
+    s->resp_status = 101;
+    s->t_head = ev_now(s->px->loop);
+    s->resp_head_done = true;
+    set_state(s, SESSION_TUNNEL, "101 switching protocols");
+}
+
+/* Move what fits of FROM into TO. */
+static bool
+relay(struct buf *from, struct buf *to)
+{
+    size_t n = MIN(buf_len(from), buf_room(to));
+    if (n == 0)
+        return false;
+    if (buf_reserve(to, n) == -1)
+        return false;
+    memcpy(buf_wptr(to), buf_rptr(from), n);
+    to->wpos += n;
+    buf_consume(from, n);
+    return true;
+}
+
+/* One side is done and all it sent has been passed on: end the tunnel. */
+static void
+end_tunnel(struct session *s, const char *why)
+{
+    release_backend(s, BACKEND_OK);
+    drop_upstream(s);
+    session_fail(s, why);
+}
+
+static bool
+tunnel_step(struct session *s)
+{
+    bool progress = relay(&s->cin, &s->uout);
+    ssize_t n;
+
+    if (s->u_writable && buf_len(&s->uout) > 0) {
+        n = write_from(s->up->fd, &s->uout, &s->u_writable);
+        if (n == -1) {
+            end_tunnel(s, "tunnel: backend write failed");
+            return false;
+        }
+        progress |= n > 0;
+    }
+    if (s->u_readable && !s->u_eof && buf_room(&s->uin) > 0) {
+        n = read_into(s->up->fd, &s->uin, &s->u_readable);
+        if (n == -1) {
+            end_tunnel(s, "tunnel: backend read failed");
+            return false;
+        }
+        if (n == 0)
+            s->u_eof = true;
+        progress |= n >= 0;
+    }
+    progress |= relay(&s->uin, &s->cout);
+    if (s->c_eof && buf_len(&s->cin) == 0 && buf_len(&s->uout) == 0)
+        end_tunnel(s, "tunnel closed by the client");
+    else if (s->u_eof && buf_len(&s->uin) == 0 && buf_len(&s->cout) == 0)
+        end_tunnel(s, "tunnel closed by the backend");
+    return progress;
+}
+
 static void
 response_head_step(struct session *s)
 {
@@ -851,7 +947,11 @@ response_head_step(struct session *s)
         return;
     }
     if (h->status == 101) {
-        upstream_failed(s, "unrequested protocol switch");
+        if (!s->req_upgrade || !(h->flags & HTTP_HEAD_F_UPGRADE)) {
+            upstream_failed(s, "unrequested protocol switch");
+            return;
+        }
+        start_tunnel(s, h, end);
         return;
     }
     if (h->status < 200) {
@@ -1105,6 +1205,7 @@ want_client_read(const struct session *s)
          * its backend request is abandoned instead of counted as load. */
         return true;
     case SESSION_LINGER:
+    case SESSION_TUNNEL:
         return true;
     case SESSION_REPLY:
         return false;
@@ -1180,6 +1281,7 @@ client_read(struct session *s)
         session_fail(s, "closed");
         break;
     case SESSION_REPLY:
+    case SESSION_TUNNEL:   /* tunnel_step ends it once cin is passed on */
         break;
     }
     return true;
@@ -1241,6 +1343,9 @@ timer_for(const struct session *s, ev_tstamp *after)
         break;
     case SESSION_REPLY:
         k = TIMER_CLIENT_WRITE, ms = t->client_write_ms;
+        break;
+    case SESSION_TUNNEL:
+        k = TIMER_TUNNEL, ms = MAX(t->client_idle_ms, t->backend_response_ms);
         break;
     case SESSION_LINGER:
     default:
@@ -1316,6 +1421,9 @@ on_timeout(struct session *s)
             reply_error(s, 408, "client body too slow");
         }
         break;
+    case TIMER_TUNNEL:
+        end_tunnel(s, "tunnel idle timeout");
+        break;
     case TIMER_LINGER:
     case TIMER_NONE:
         session_fail(s, "closed");
@@ -1340,6 +1448,7 @@ arm_watchers(struct session *s)
 {
     struct ev_loop *loop = s->px->loop;
     bool exchange = s->state == SESSION_EXCHANGE;
+    bool tunnel = s->state == SESSION_TUNNEL;
 
     bool rd = want_client_read(s) && !s->c_readable;
     bool wr = buf_len(&s->cout) > 0 && !s->c_writable;
@@ -1356,10 +1465,11 @@ arm_watchers(struct session *s)
     want_io(loop, &s->wr, wr);
     if (s->up != NULL)
         upstream_want(s->up,
-                      exchange && !s->resp_done && !s->u_eof && !s->u_readable &&
-                          buf_room(&s->uin) > 0,
+                      (exchange || tunnel) && !s->resp_done && !s->u_eof &&
+                          !s->u_readable && buf_room(&s->uin) > 0,
                       (s->state == SESSION_CONNECT && !s->u_writable) ||
-                          (exchange && buf_len(&s->uout) > 0 && !s->u_writable));
+                          ((exchange || tunnel) && buf_len(&s->uout) > 0 &&
+                           !s->u_writable));
 }
 
 static void
@@ -1459,6 +1569,9 @@ step_once(struct session *s)
         }
         break;
     case SESSION_LINGER:
+        break;
+    case SESSION_TUNNEL:
+        progress |= tunnel_step(s);
         break;
     }
     if (s->dead)

@@ -424,33 +424,43 @@ test_nothing_read_after_close(void **state)
     }
 }
 
-/* Upgrade is hop-by-hop: the backend never sees it, so it never switches
- * protocols on its own; and a 101 Weir did not ask for is a 502. */
+/* Upgrade is forwarded only when the client asks for a switch properly (a
+ * bodiless HTTP/1.1 GET naming "upgrade" in Connection: it_tunnel): any
+ * other Upgrade is hop-by-hop, the backend never sees it, so it never
+ * switches protocols on its own; and a 101 Weir did not ask for is a 502. */
 static void
 test_upgrade_only_on_101_asked(void **state)
 {
     struct fixture *fx = *state;
     static char got[H_REC_CAPTURE];
     struct h_response r;
-    const char *req = H "Connection: Upgrade\r\nUpgrade: websocket\r\n"
-                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n";
+    const char *reqs[] = {
+        /* Upgrade without the Connection token. */
+        H "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          "Sec-WebSocket-Version: 13\r\n\r\n",
+        /* A request with a body cannot switch. */
+        "POST / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        "Content-Length: 2\r\n\r\nhi",
+    };
 
-    h_rec_reset(&fx->rec);
-    assert_int_equal(h_request(fx->env.weir.port, req, &r), 0);
-    assert_int_equal(r.status, 200);
-    h_response_fini(&r);
-    h_rec_capture(&fx->rec, got, sizeof(got));
-    assert_null(strstr(got, "Upgrade"));
-    assert_null(strstr(got, "upgrade"));
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        h_rec_set_reply(&fx->rec, OK_REPLY, false);
+        h_rec_reset(&fx->rec);
+        assert_int_equal(h_request(fx->env.weir.port, reqs[i], &r), 0);
+        assert_int_equal(r.status, 200);
+        h_response_fini(&r);
+        h_rec_capture(&fx->rec, got, sizeof(got));
+        assert_null(strstr(got, "Upgrade"));
+        assert_null(strstr(got, "upgrade"));
 
-    h_rec_set_reply(&fx->rec, "HTTP/1.1 101 Switching Protocols\r\n"
-                              "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-                    false);
-    assert_int_equal(h_request(fx->env.weir.port, req, &r), 0);
-    assert_int_equal(r.status, 502);
-    assert_null(h_header(&r, "Upgrade", got, sizeof(got)));
-    h_response_fini(&r);
+        h_rec_set_reply(&fx->rec, "HTTP/1.1 101 Switching Protocols\r\n"
+                                  "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                        false);
+        assert_int_equal(h_request(fx->env.weir.port, reqs[i], &r), 0);
+        assert_int_equal(r.status, 502);
+        assert_null(h_header(&r, "Upgrade", got, sizeof(got)));
+        h_response_fini(&r);
+    }
     h_rec_set_reply(&fx->rec, OK_REPLY, false);
     assert_int_equal(normal_request_works(fx), 0);
 }

@@ -137,7 +137,7 @@ test_request_framing(void **unused)
 static void
 test_request_forwarded(void **unused)
 {
-    struct http_request_ctx c = {"192.0.2.1", "http", "generated", NULL};
+    struct http_request_ctx c = {"192.0.2.1", "http", "generated", NULL, NULL};
 
     rewrite_req("GET / HTTP/1.1\r\n"
                 "X-Forwarded-For: 1.1.1.1\r\n"
@@ -489,7 +489,7 @@ test_reply_error_fit(void **unused)
 static void
 test_request_strips_affinity_cookie(void **unused)
 {
-    struct http_request_ctx c = {"192.0.2.1", "http", "id", "MAGS_SESSION"};
+    struct http_request_ctx c = {"192.0.2.1", "http", "id", "MAGS_SESSION", NULL};
 
     rewrite_req("GET / HTTP/1.1\r\nHost: a\r\n"
                 "Cookie: a=1; MAGS_SESSION=xyz; b=2\r\n"
@@ -503,6 +503,46 @@ test_request_strips_affinity_cookie(void **unused)
     (void)unused;
 }
 
+/* A WebSocket request keeps its own-hop Connection/Upgrade pair; any
+ * other use of Upgrade is dropped as hop-by-hop. */
+static void
+test_request_upgrade(void **unused)
+{
+    struct http_head h;
+    struct http_span v;
+    (void)unused;
+
+    parse_req(&h, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n");
+    assert_true(http_head_wants_upgrade(&h, &v));
+    assert_int_equal(v.len, 9);
+    assert_memory_equal(v.p, "websocket", 9);
+    struct http_request_ctx c = {"192.0.2.1", "http", "id", NULL, &v};
+    rewrite_req("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+                "Upgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", &c,
+                "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k\r\n"
+                "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                "X-Request-Id: id\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    /* Upgrade without the Connection token, or the token without Upgrade. */
+    parse_req(&h, "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
+    assert_false(http_head_wants_upgrade(&h, &v));
+    parse_req(&h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n");
+    assert_false(http_head_wants_upgrade(&h, &v));
+}
+
+static void
+test_response_101(void **unused)
+{
+    struct http_span v = {"websocket", 9};
+    struct http_response_ctx c = {.framing = HTTP_FRAMING_NONE, .upgrade = &v};
+    (void)unused;
+
+    rewrite_resp("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                 "Upgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n", &c,
+                 "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: x\r\n"
+                 "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+}
+
 int
 main(void)
 {
@@ -512,6 +552,8 @@ main(void)
         cmocka_unit_test(test_request_hop_by_hop),
         cmocka_unit_test(test_request_framing),
         cmocka_unit_test(test_request_forwarded),
+        cmocka_unit_test(test_request_upgrade),
+        cmocka_unit_test(test_response_101),
         cmocka_unit_test(test_request_empty_request_id),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_request_does_not_fit),

@@ -95,6 +95,10 @@ int http_head_parse_request_max(struct http_head *h, const char *data,
 /* Same for a response head from a backend. Returns 0, or 502. */
 int http_head_parse_response(struct http_head *h, const char *data, size_t len);
 
+/* The request asks to switch protocols (WebSocket): an Upgrade header and
+ * "upgrade" among the Connection tokens. The Upgrade value is in *VALUE. */
+bool http_head_wants_upgrade(const struct http_head *h, struct http_span *value);
+
 /* Case-insensitive compare of a span with a NUL-terminated lowercase name. */
 bool http_span_ieq(struct http_span s, const char *lower);
 

@@ -15,6 +15,8 @@ struct http_request_ctx {
     const char *request_id;     /* used when the client sent none */
     const char *strip_cookie;   /* cookie removed from Cookie headers
                                  * (the affinity cookie), or NULL */
+    const struct http_span *upgrade; /* forward "Connection: upgrade" and
+                                 * this Upgrade value, or NULL */
 };
 
 /* How a response body goes to the client. */
@@ -30,6 +32,8 @@ struct http_response_ctx {
     bool close;                 /* send Connection: close */
     bool keep_alive_10;         /* HTTP/1.0 client kept alive */
     const char *extra;          /* extra header lines ("Name: v\r\n"...), or NULL */
+    const struct http_span *upgrade; /* a 101: "Connection: upgrade" and
+                                 * this Upgrade value, or NULL */
 };
 
 /* Write the request head for a backend into OUT: always HTTP/1.1,
