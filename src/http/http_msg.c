@@ -232,6 +232,12 @@ http_msg_start(struct http_msg *m, const char *head, size_t len, bool skip_body)
     m->out = NULL;
     size_t n = http_parser_execute(&m->parser, &msg_settings, head, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&m->parser);
+    /* http_head accepts only a chunked Transfer-Encoding, but spells it
+     * more loosely ("chunked,", ", chunked", "chunked<TAB>"); http-parser
+     * reads such a response as another coding, delimited by close. The
+     * two must agree on the framing: refuse. */
+    if (m->parser.uses_transfer_encoding && !(m->parser.flags & F_CHUNKED))
+        return -1;
     if (err == HPE_PAUSED && m->complete)
         return n == len ? 0 : -1;
     if (err != HPE_OK || n != len)

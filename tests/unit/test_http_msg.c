@@ -771,6 +771,55 @@ test_start_rejects(void **unused)
     assert_int_equal(http_msg_start(&m, resp, sizeof(resp) - 1, false), -1);
 }
 
+/* Found by fuzz_response: http_head takes these Transfer-Encoding
+ * spellings as chunked, http-parser as another coding read until close
+ * (it refuses them in requests itself). Both must agree: -1, so the
+ * response is a 502 and the raw chunks never reach the client. */
+static void
+test_start_rejects_te_disagreement(void **unused)
+{
+    static const char *const values[] = {
+        ",chunked", ", chunked", "chunked,", "chunked ,", ", chunked ,",
+        "chunked\t",
+    };
+    static const char *const statuses[] = {"200 OK", "204 No Content"};
+    struct http_head h;
+    char head[128];
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        for (size_t j = 0; j < 2; j++) {
+            int n = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
+                             "Transfer-Encoding: %s\r\n\r\n", statuses[j],
+                             values[i]);
+            struct http_msg m;
+            assert_int_equal(http_head_parse_response(&h, head, (size_t)n), 0);
+            assert_true(h.flags & HTTP_HEAD_F_CHUNKED);
+            http_msg_init(&m, true);
+            assert_int_equal(http_msg_start(&m, head, (size_t)n, false), -1);
+            http_msg_init(&m, true);
+            assert_int_equal(http_msg_start(&m, head, (size_t)n, true), -1);
+        }
+        int n = snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nHost: a\r\n"
+                         "Transfer-Encoding: %s\r\n\r\n", values[i]);
+        struct http_msg m;
+        http_msg_init(&m, false);
+        assert_int_equal(http_msg_start(&m, head, (size_t)n, false), -1);
+    }
+    /* The spellings both read as chunked still work. */
+    static const char *const ok[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: \tChunked \r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,,chunked\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct http_msg m;
+        assert_int_equal(http_head_parse_response(&h, ok[i], strlen(ok[i])), 0);
+        http_msg_init(&m, true);
+        assert_int_equal(http_msg_start(&m, ok[i], strlen(ok[i]), false), 0);
+        assert_true(m.parser.flags & F_CHUNKED);
+    }
+}
+
 struct chunk_vec {
     const char *why;
     const char *body;   /* after the head */
@@ -961,6 +1010,7 @@ main(void)
         cmocka_unit_test(test_bodiless_responses),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_start_rejects),
+        cmocka_unit_test(test_start_rejects_te_disagreement),
         cmocka_unit_test(test_bad_chunks),
         cmocka_unit_test(test_good_chunks),
         cmocka_unit_test(test_chunk_ext_limit),
