@@ -120,6 +120,8 @@ check_rewritten(struct conn *c, const char *strip)
 
         /* Fields Weir writes itself (a client may name them in
          * Connection: they are dropped, then written anew). */
+        if (copy != NULL && http_span_ieq(f->name, "host"))
+            continue; /* ours, added above */
         if (http_span_ieq(f->name, "transfer-encoding") ||
             http_span_ieq(f->name, "content-length") ||
             http_span_ieq(f->name, "x-forwarded-for") ||
