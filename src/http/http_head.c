@@ -510,6 +510,10 @@ http_head_parse_request_max(struct http_head *h, const char *data, size_t len,
         return 400;
     if (nhost == 1 && !valid_host(h->host))
         return 400;
+    /* A Host named in Connection is hop-by-hop (RFC 9110 7.6.1): the
+     * request forwarded without it would have none. */
+    if (nhost == 1 && http_head_is_hop_by_hop(h, (struct http_span){"host", 4}))
+        return 400;
     if (h->minor == 0 && (h->flags & HTTP_HEAD_F_CHUNKED))
         return 400;
     return 0;

@@ -308,6 +308,12 @@ parse_framing(struct http_msg *m, const struct http_head *h)
     enum http_errno err = HTTP_PARSER_ERRNO(&m->parser);
     if (n != 2 || !(err == HPE_OK || (err == HPE_PAUSED && m->complete)))
         return -1;
+    /* http_head accepts only a chunked Transfer-Encoding, but spells it
+     * more loosely ("chunked,", ", chunked", "chunked<TAB>"); http-parser
+     * reads such a response as another coding, delimited by close. The
+     * two must agree on the framing: refuse. */
+    if (m->parser.uses_transfer_encoding && !(m->parser.flags & F_CHUNKED))
+        return -1;
     if (m->complete)
         m->framing = HTTP_MSG_NONE;
     else if (m->parser.flags & F_CHUNKED)

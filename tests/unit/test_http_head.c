@@ -58,6 +58,8 @@ static const struct vec request_vecs[] = {
     V("Host IPv6 literal and port", "GET / HTTP/1.1\r\nHost: [fe80::1]:8443\r\n\r\n", 0),
     V("Host sub-delims", "GET / HTTP/1.1\r\nHost: a-b_c~d!$&'()*+,;=\r\n\r\n", 0),
     V("Host empty port", "GET / HTTP/1.1\r\nHost: a:\r\n\r\n", 0),
+    V("1.0 without Host may name it in Connection",
+      "GET / HTTP/1.0\r\nConnection: host\r\n\r\n", 0),
     V("Host any case name", "GET / HTTP/1.1\r\nhOST: a\r\n\r\n", 0),
     V("Connection tokens", H11 "Connection: close, x-a\r\n\r\n", 0),
 
@@ -140,6 +142,12 @@ static const struct vec request_vecs[] = {
     V("junk after IP literal", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
     V("bad char in IP literal", "GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400),
     V("bad Host on 1.0", "GET / HTTP/1.0\r\nHost: a b\r\n\r\n", 400),
+    /* Found by fuzz_request: a Host named in Connection is hop-by-hop,
+     * so the forwarded request would have none. */
+    V("Host named in Connection", H11 "Connection: host\r\n\r\n", 400),
+    V("Host among Connection tokens",
+      H11 "Connection: keep-alive\r\nConnection: x, HOST\r\n\r\n", 400),
+    V("Host in Connection on 1.0", "GET / HTTP/1.0\r\nHost: a\r\nConnection: Host\r\n\r\n", 400),
 
     /* Content-Length */
     V("CL and TE", H11 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
